@@ -18,12 +18,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
-# The running kernel ships no headers; BCC looks in /lib/modules/$(uname -r)/build.
-# The Debian headers of another release work for uprobe programs (only pt_regs matters).
-build="/lib/modules/$(uname -r)/build"
-if [ ! -e "$build" ] && [ "$(id -u)" = 0 ]; then
+# The running kernel ships no headers; BCC looks in /lib/modules/$(uname -r)/build
+# (arch part) and .../source (common part). The Debian headers of another release work
+# for uprobe programs (only pt_regs matters).
+mods="/lib/modules/$(uname -r)"
+if [ "$(id -u)" = 0 ] && [ ! -e "$mods/source/include/linux/kconfig.h" ]; then
   hdr=$(ls -d /usr/src/linux-headers-*-amd64 | sort -V | tail -n 1)
-  mkdir -p "$(dirname "$build")"
-  ln -sfn "$hdr" "$build"
-  echo "setup: linked $build -> $hdr"
+  common=${hdr%-amd64}-common
+  mkdir -p "$mods"
+  ln -sfn "$hdr" "$mods/build"
+  ln -sfn "$common" "$mods/source"
+  echo "setup: linked $mods/build -> $hdr and $mods/source -> $common"
 fi

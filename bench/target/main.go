@@ -1,0 +1,168 @@
+// Command target is the benchmark target: N goroutines parked on a channel receive,
+// a hiccup meter, and an HTTP server on 127.0.0.1 with net/http/pprof and
+//
+//	GET /hiccup/reset  starts a new measurement period
+//	GET /hiccup/max    {"max_gap_ns": ..., "samples": ..., "since_reset_ns": ...,
+//	                    "mean_period_ns": ..., "interval_ns": ..., "enabled": ...}
+//
+// The hiccup meter loops on time.Sleep(-hiccup-interval) and keeps the largest delay of
+// a wake-up beyond the requested sleep since the last reset: a stop-the-world pause,
+// or a debugger's pause of the process, shows up as a gap of about its length.
+//
+// It prints one line `READY {json}` on stdout (pid, addr, goroutines, ...) once the
+// goroutines are parked, and runs until killed or until -lifetime has passed.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var never = make(chan int)
+
+// parked is where the -goroutines goroutines wait.
+//
+//go:noinline
+func parked(ready *sync.WaitGroup) int {
+	ready.Done()
+	return <-never
+}
+
+// hiccupMeter measures wake-up delays.
+type hiccupMeter struct {
+	interval time.Duration
+	mu       sync.Mutex
+	maxGap   time.Duration
+	maxAt    time.Time
+	samples  uint64
+	reset    time.Time
+	running  atomic.Bool
+}
+
+func (h *hiccupMeter) Reset() {
+	h.mu.Lock()
+	h.maxGap, h.maxAt, h.samples, h.reset = 0, time.Time{}, 0, time.Now()
+	h.mu.Unlock()
+}
+
+// hiccupLoop runs forever on its own goroutine.
+//
+//go:noinline
+func hiccupLoop(h *hiccupMeter) {
+	h.running.Store(true)
+	prev := time.Now()
+	for {
+		time.Sleep(h.interval)
+		now := time.Now()
+		gap := now.Sub(prev) - h.interval
+		prev = now
+		h.mu.Lock()
+		h.samples++
+		if gap > h.maxGap {
+			h.maxGap, h.maxAt = gap, now
+		}
+		h.mu.Unlock()
+	}
+}
+
+func (h *hiccupMeter) serveMax(w http.ResponseWriter, _ *http.Request) {
+	h.mu.Lock()
+	out := map[string]any{
+		"max_gap_ns":     h.maxGap.Nanoseconds(),
+		"samples":        h.samples,
+		"since_reset_ns": time.Since(h.reset).Nanoseconds(),
+		"interval_ns":    h.interval.Nanoseconds(),
+		"enabled":        h.running.Load(),
+	}
+	if h.samples > 0 {
+		// Sub-millisecond sleeps wake up about once a millisecond when the process is
+		// idle (the netpoller's timeout granularity): this is the meter's resolution.
+		out["mean_period_ns"] = time.Since(h.reset).Nanoseconds() / int64(h.samples)
+	}
+	if !h.maxAt.IsZero() {
+		out["max_at_unix_ns"] = h.maxAt.UnixNano()
+	}
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (h *hiccupMeter) serveReset(w http.ResponseWriter, r *http.Request) {
+	h.Reset()
+	h.serveMax(w, r)
+}
+
+func main() {
+	var (
+		n        = flag.Int("goroutines", 1000, "goroutines parked on a channel receive in main.parked")
+		hiccup   = flag.Bool("hiccup", true, "run the hiccup meter")
+		interval = flag.Duration("hiccup-interval", 100*time.Microsecond, "hiccup meter sleep")
+		addr     = flag.String("addr", "127.0.0.1:0", "HTTP listen address (loopback only)")
+		lifetime = flag.Duration("lifetime", 10*time.Minute, "exit after this long (0: never)")
+	)
+	flag.Parse()
+	start := time.Now()
+
+	h := &hiccupMeter{interval: *interval, reset: time.Now()}
+	http.HandleFunc("/hiccup/max", h.serveMax)
+	http.HandleFunc("/hiccup/reset", h.serveReset)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "target:", err)
+		os.Exit(2)
+	}
+	go func() {
+		err := http.Serve(ln, nil)
+		fmt.Fprintln(os.Stderr, "target: serve:", err)
+		os.Exit(2)
+	}()
+
+	var ready sync.WaitGroup
+	ready.Add(*n)
+	for i := 0; i < *n; i++ {
+		go parked(&ready)
+	}
+	ready.Wait()
+	// Done() comes just before the receive: give the last ones time to park, and let
+	// a GC run so that every parked goroutine has a wait-since time.
+	time.Sleep(50 * time.Millisecond)
+	runtime.GC()
+	if *hiccup {
+		go hiccupLoop(h)
+		for !h.running.Load() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	h.Reset()
+
+	out, _ := json.Marshal(map[string]any{
+		"schema":        1,
+		"program":       "bench-target",
+		"pid":           os.Getpid(),
+		"addr":          ln.Addr().String(),
+		"url":           "http://" + ln.Addr().String(),
+		"go_version":    runtime.Version(),
+		"goroutines":    *n,
+		"num_goroutine": runtime.NumGoroutine(),
+		"hiccup":        *hiccup,
+		"startup_ms":    time.Since(start).Milliseconds(),
+	})
+	fmt.Printf("READY %s\n", out)
+
+	if *lifetime > 0 {
+		time.Sleep(*lifetime)
+		os.Exit(0)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}

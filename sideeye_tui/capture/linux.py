@@ -1,0 +1,190 @@
+"""Thin ctypes wrappers over the Linux calls a pause needs: ptrace, waitpid, tgkill,
+process_vm_readv. Every call releases the GIL, so several processes can be paused from
+several threads at once (a ptrace tracer is a thread, not a process)."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from dataclasses import dataclass
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+PTRACE_CONT = 7
+PTRACE_GETREGS = 12
+PTRACE_DETACH = 17
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_O_TRACECLONE = 0x8
+PTRACE_EVENT_CLONE = 3
+PTRACE_EVENT_STOP = 128
+WALL = 0x40000000
+
+SIGTRAP = 5
+SIGSTOP = 19
+SIGURG = 23
+
+_ptrace = _libc.ptrace
+_ptrace.restype = ctypes.c_long
+_ptrace.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+
+_waitpid = _libc.waitpid
+_waitpid.restype = ctypes.c_int
+_waitpid.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+SYS_tgkill = 234
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+_vm_readv = _libc.process_vm_readv
+_vm_readv.restype = ctypes.c_ssize_t
+_vm_readv.argtypes = [
+    ctypes.c_int,
+    ctypes.POINTER(_Iovec),
+    ctypes.c_ulong,
+    ctypes.POINTER(_Iovec),
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
+
+
+class UserRegs(ctypes.Structure):
+    """struct user_regs_struct on x86_64."""
+
+    _fields_ = [
+        (name, ctypes.c_ulonglong)
+        for name in (
+            "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax "
+            "rip cs eflags rsp ss fs_base gs_base ds es fs gs"
+        ).split()
+    ]
+
+
+def _check(ret: int, what: str) -> int:
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def ptrace(request: int, tid: int, addr: int = 0, data: int = 0) -> int:
+    return _check(_ptrace(request, tid, ctypes.c_void_p(addr), ctypes.c_void_p(data)), "ptrace")
+
+
+def seize(tid: int, options: int = 0) -> None:
+    ptrace(PTRACE_SEIZE, tid, 0, options)
+
+
+def interrupt(tid: int) -> None:
+    ptrace(PTRACE_INTERRUPT, tid)
+
+
+def cont(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_CONT, tid, 0, sig)
+
+
+def detach(tid: int, sig: int = 0) -> None:
+    ptrace(PTRACE_DETACH, tid, 0, sig)
+
+
+def getregs(tid: int) -> UserRegs:
+    regs = UserRegs()
+    _check(
+        _ptrace(PTRACE_GETREGS, tid, None, ctypes.cast(ctypes.byref(regs), ctypes.c_void_p)),
+        "ptrace(GETREGS)",
+    )
+    return regs
+
+
+@dataclass(frozen=True)
+class WaitStatus:
+    tid: int
+    raw: int
+
+    @property
+    def exited(self) -> bool:
+        return os.WIFEXITED(self.raw) or os.WIFSIGNALED(self.raw)
+
+    @property
+    def stopped(self) -> bool:
+        return os.WIFSTOPPED(self.raw)
+
+    @property
+    def stop_signal(self) -> int:
+        return os.WSTOPSIG(self.raw) if self.stopped else 0
+
+    @property
+    def event(self) -> int:
+        return (self.raw >> 16) & 0xFF
+
+
+def wait(tid: int, nohang: bool = False) -> WaitStatus | None:
+    """waitpid(tid, __WALL); None when nohang and nothing is ready."""
+    status = ctypes.c_int(0)
+    while True:
+        ret = _waitpid(tid, ctypes.byref(status), WALL | (os.WNOHANG if nohang else 0))
+        if ret == -1 and ctypes.get_errno() == errno.EINTR:
+            continue
+        _check(ret, "waitpid")
+        if ret == 0:
+            return None
+        return WaitStatus(ret, status.value)
+
+
+def tgkill(tgid: int, tid: int, sig: int) -> None:
+    _check(_syscall(SYS_tgkill, tgid, tid, sig), "tgkill")
+
+
+def read_memory(pid: int, addr: int, size: int) -> bytes:
+    """process_vm_readv of one range; raises OSError when unmapped (short reads too)."""
+    buf = ctypes.create_string_buffer(size)
+    local = _Iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+    remote = _Iovec(ctypes.c_void_p(addr), size)
+    got = _check(_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), "process_vm_readv")
+    if got != size:
+        raise OSError(errno.EFAULT, f"short read at {addr:#x}: {got} of {size}")
+    return buf.raw
+
+
+def read_many(pid: int, ranges: list[tuple[int, int]]) -> list[bytes | None]:
+    """Reads several ranges; each result is None where that range was not readable.
+
+    Batches ranges into one process_vm_readv call (the kernel stops at the first fault,
+    so a failing batch is retried range by range)."""
+    out: list[bytes | None] = []
+    batch = 512  # well under IOV_MAX (1024)
+    for start in range(0, len(ranges), batch):
+        chunk = ranges[start : start + batch]
+        total = sum(size for _, size in chunk)
+        buf = ctypes.create_string_buffer(total)
+        n = len(chunk)
+        local = (_Iovec * n)()
+        remote = (_Iovec * n)()
+        off = 0
+        base = ctypes.addressof(buf)
+        for i, (addr, size) in enumerate(chunk):
+            local[i] = _Iovec(ctypes.c_void_p(base + off), size)
+            remote[i] = _Iovec(ctypes.c_void_p(addr), size)
+            off += size
+        got = _vm_readv(pid, local, n, remote, n, 0)
+        if got == total:
+            raw = buf.raw
+            off = 0
+            for _, size in chunk:
+                out.append(raw[off : off + size])
+                off += size
+            continue
+        for addr, size in chunk:
+            try:
+                out.append(read_memory(pid, addr, size))
+            except OSError:
+                out.append(None)
+    return out

@@ -1,0 +1,162 @@
+"""Pausing every thread of a process with ptrace, and resuming it exactly as it was.
+
+A paused process is stopped in ptrace-stops (PTRACE_SEIZE + PTRACE_INTERRUPT), never by
+SIGSTOP, so if this tool dies the kernel detaches and the target simply runs on. A
+signal that arrived while we held a thread is handed back to it at detach.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import ProcessError
+from . import linux
+
+
+@dataclass
+class PausedThread:
+    tid: int
+    regs: linux.UserRegs | None = None
+    pending_signal: int = 0  # a signal that was being delivered when we stopped it
+    stopped: bool = False
+
+
+@dataclass
+class PausedProcess:
+    pid: int
+    threads: dict[int, PausedThread] = field(default_factory=dict)
+    stopped_at_ns: int = 0
+    resumed_at_ns: int = 0
+
+    @property
+    def pause_ns(self) -> int:
+        return self.resumed_at_ns - self.stopped_at_ns
+
+
+def _task_ids(pid: int) -> set[int]:
+    try:
+        return {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+    except FileNotFoundError:
+        raise ProcessError(f"pid {pid} exited") from None
+
+
+def _wait_stopped(proc: PausedProcess, thread: PausedThread, new_tids: set[int]) -> None:
+    """Waits until the thread sits in a ptrace-stop; records what kind of stop it is."""
+    while not thread.stopped:
+        st = linux.wait(thread.tid)
+        assert st is not None
+        if st.exited:
+            del proc.threads[thread.tid]
+            return
+        if st.event == linux.PTRACE_EVENT_STOP:
+            thread.stopped = True
+        elif st.event == linux.PTRACE_EVENT_CLONE:
+            thread.stopped = True  # the new thread is attached by the kernel; found below
+        elif st.event == 0:
+            thread.pending_signal = st.stop_signal
+            thread.stopped = True
+        else:
+            linux.cont(thread.tid)
+
+
+def pause(pid: int) -> PausedProcess:
+    """Stops every thread of pid. Call resume() in a finally block."""
+    proc = PausedProcess(pid)
+    proc.stopped_at_ns = time.monotonic_ns()
+    try:
+        while True:
+            fresh = _task_ids(pid) - proc.threads.keys()
+            if not fresh:
+                break
+            for tid in sorted(fresh):
+                try:
+                    linux.seize(tid, linux.PTRACE_O_TRACECLONE)
+                except OSError as err:
+                    if err.errno == errno.ESRCH:
+                        continue  # the thread exited meanwhile
+                    if err.errno != errno.EPERM or not proc.threads:
+                        raise
+                    # EPERM: already ours, auto-attached when its parent cloned it.
+                    proc.threads[tid] = PausedThread(tid)
+                    continue
+                proc.threads[tid] = PausedThread(tid)
+                try:
+                    linux.interrupt(tid)
+                except OSError as err:
+                    if err.errno != errno.ESRCH:
+                        raise
+            for thread in list(proc.threads.values()):
+                if not thread.stopped:
+                    _wait_stopped(proc, thread, fresh)
+        if not proc.threads:
+            raise ProcessError(f"pid {pid} exited")
+        for thread in proc.threads.values():
+            thread.regs = linux.getregs(thread.tid)
+    except OSError as err:
+        resume(proc)
+        if err.errno == errno.EPERM:
+            raise ProcessError(f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)") from None
+        if err.errno == errno.ESRCH:
+            raise ProcessError(f"pid {pid} exited during the pause") from None
+        raise ProcessError(f"pid {pid}: pause failed: {err}") from None
+    except BaseException:
+        resume(proc)
+        raise
+    return proc
+
+
+def resume(proc: PausedProcess) -> None:
+    """Detaches every thread we hold, handing back any signal we intercepted."""
+    for thread in list(proc.threads.values()):
+        if not thread.stopped:
+            try:
+                linux.interrupt(thread.tid)
+                _wait_stopped(proc, thread, set())
+            except OSError:
+                continue
+        try:
+            linux.detach(thread.tid, thread.pending_signal)
+        except OSError:
+            pass  # exited meanwhile
+    proc.resumed_at_ns = time.monotonic_ns()
+    proc.threads.clear()
+
+
+def run_signal_handler(
+    proc: PausedProcess, sig: int, done: Callable[[], bool], timeout_s: float = 2.0
+) -> int:
+    """Lets one thread run the target's handler for `sig` while the others stay stopped.
+
+    Used to trigger a uprobe placed in the Go runtime's signal handler. Returns the tid
+    used. The thread is stopped again once done() says so (or the timeout passes)."""
+    candidates = [t for t in proc.threads.values() if t.stopped and t.pending_signal == 0]
+    if not candidates:
+        candidates = list(proc.threads.values())
+    thread = min(candidates, key=lambda t: t.tid != proc.pid)  # the main thread if possible
+    tid = thread.tid
+    linux.tgkill(proc.pid, tid, sig)
+    thread.stopped = False
+    linux.cont(tid)
+    # The thread now reports the signal's delivery; let it go through to the handler.
+    while True:
+        st = linux.wait(tid)
+        assert st is not None
+        if st.exited:
+            del proc.threads[tid]
+            raise ProcessError(f"pid {proc.pid} exited during the snapshot")
+        if st.event == 0 and st.stop_signal == sig:
+            linux.cont(tid, sig)
+            break
+        if st.event == 0:
+            thread.pending_signal = thread.pending_signal or st.stop_signal
+        linux.cont(tid)
+    deadline = time.monotonic() + timeout_s
+    while not done() and time.monotonic() < deadline:
+        pass
+    linux.interrupt(tid)
+    _wait_stopped(proc, thread, set())
+    return tid

@@ -1,0 +1,247 @@
+"""A Go executable, as the capture layer needs it: identity, symbols, runtime layout.
+
+Opening is cheap (ELF headers, notes, build info, pclntab header). Everything else
+is computed on first use and remembered on disk under the build id: the runtime
+layout as soon as it is known, memoized symbolization when save_cache() is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any
+
+from elftools.common.exceptions import DWARFError, ELFError
+
+from ..errors import BinaryError
+from ..model import Frame
+from . import buildinfo, reference
+from .cache import Cache, default_dir
+from .elfimage import ElfImage
+from .layout import LayoutError, RuntimeLayout, layout_from_dwarf, layout_from_json, layout_to_json
+from .moduledata import find_moduledata, locate_pclntab
+from .pclntab import (
+    InlineTrees,
+    PclntabError,
+    RawFrame,
+    print_name,
+    symbolize,
+    wrapper_func_id,
+)
+
+_UNKNOWN = "?"
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+class GoBinary:
+    path: str
+    build_id: str  # GNU build id hex if present, else the Go build id string
+    go_version: str  # e.g. "go1.22.12", from buildinfo
+    main_module: str | None  # e.g. "example.com/fixture"
+    has_dwarf: bool
+
+    def __init__(self, path: str, image: ElfImage, cache: Cache) -> None:
+        self.path = path
+        self._image = image
+        self._cache = cache
+        self._lock = threading.RLock()
+        try:
+            self._tab, tab_addr = locate_pclntab(image)
+        except PclntabError as e:
+            if ".go.buildinfo" in image.sections or ".note.go.buildid" in image.sections:
+                raise BinaryError(f"{path}: unsupported Go binary: {e}") from e
+            raise BinaryError(f"{path}: not a Go binary") from e
+        info = buildinfo.parse(image)
+        if info is None:
+            raise BinaryError(f"{path}: no Go build info (not a Go binary, or Go older than 1.18)")
+        self.go_version = info.go_version
+        self.main_module = info.main_module
+        self.build_id = image.gnu_build_id() or image.go_build_id() or _file_digest(path)
+        self.has_dwarf = ".debug_info" in image.sections or ".zdebug_info" in image.sections
+
+        md = find_moduledata(image, self._tab, tab_addr)
+        gofunc: int | None = None
+        if md is not None:
+            text, gofunc = md
+            if not self._tab.text_start:
+                self._tab.text_start = text
+        if not self._tab.text_start and ".text" in image.sections:
+            self._tab.text_start = image.sections[".text"].addr
+        if gofunc is None:
+            gofunc = image.symbol("go:func.*") or image.symbol("go.func.*")
+        self._inl = InlineTrees(self._tab, gofunc, image.read)
+        self._wrapper_id: int | None = None
+        self._wrapper_known = False
+
+        self._layout: RuntimeLayout | None = None
+        self._layout_error: str | None = None
+        self._frames: dict[str, tuple[RawFrame, ...]] = {}
+        self._new_frames = False
+        self._load_cache()
+
+    @classmethod
+    def open(cls, path: str, cache_dir: str | None = None) -> GoBinary:
+        image = ElfImage(path)
+        try:
+            return cls(path, image, Cache(cache_dir or default_dir()))
+        except BaseException:
+            image.close()
+            raise
+
+    def close(self) -> None:
+        self._image.close()
+
+    def __enter__(self) -> GoBinary:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- cache --------------------------------------------------------------------
+
+    def _cache_path(self) -> str:
+        return self._cache.binary_path(self.build_id)
+
+    def _load_cache(self) -> None:
+        data = self._cache.load(self._cache_path())
+        if data is None or data.get("build_id") != self.build_id:
+            return
+        try:
+            if data.get("layout") is not None:
+                self._layout = layout_from_json(data["layout"])
+            for key, frames in (data.get("frames") or {}).items():
+                self._frames[key] = tuple(
+                    (str(f), str(fl), int(ln), bool(inl)) for f, fl, ln, inl in frames
+                )
+        except (KeyError, TypeError, ValueError):
+            self._layout = None
+            self._frames.clear()
+
+    def _store_cache(self, merge_frames: bool) -> None:
+        path = self._cache_path()
+        frames: dict[str, Any] = {}
+        if merge_frames:
+            old = self._cache.load(path)
+            if old is not None and old.get("build_id") == self.build_id:
+                frames.update(old.get("frames") or {})
+        frames.update({k: [list(f) for f in v] for k, v in self._frames.items()})
+        self._cache.store(
+            path,
+            {
+                "build_id": self.build_id,
+                "path": self.path,
+                "go_version": self.go_version,
+                "layout": layout_to_json(self._layout) if self._layout else None,
+                "frames": frames,
+            },
+        )
+
+    def save_cache(self) -> None:
+        """Persist memoized symbolization (call after a snapshot)."""
+        with self._lock:
+            if self._new_frames:
+                self._store_cache(merge_frames=True)
+                self._new_frames = False
+
+    # -- runtime layout -------------------------------------------------------------
+
+    @property
+    def layout(self) -> RuntimeLayout:
+        with self._lock:
+            if self._layout is not None:
+                return self._layout
+            if self._layout_error is not None:
+                raise BinaryError(self._layout_error)
+            try:
+                self._layout = self._compute_layout()
+            except BinaryError as e:
+                self._layout_error = str(e)
+                raise
+            self._store_cache(merge_frames=True)
+            return self._layout
+
+    def _compute_layout(self) -> RuntimeLayout:
+        if not self.has_dwarf:
+            return reference.stripped_layout(self._image, self._tab, self._cache, self.go_version)
+        try:
+            layout = layout_from_dwarf(
+                self._image.elf.get_dwarf_info(), self.go_version, self._image.read
+            )
+        except (LayoutError, DWARFError, ELFError, ValueError) as e:
+            raise BinaryError(f"{self.path}: cannot read the runtime layout from DWARF: {e}") from e
+        reference.learn(self._cache, layout, self._image.arch)
+        return layout
+
+    # -- symbols --------------------------------------------------------------------
+
+    def _wrapper(self) -> int | None:
+        if not self._wrapper_known:
+            self._wrapper_id = wrapper_func_id(self._tab)
+            self._wrapper_known = True
+        return self._wrapper_id
+
+    def symbolize(self, pc: int, return_address: bool) -> tuple[Frame, ...]:
+        """Logical frames at pc, innermost first; inlined calls are frames of their own.
+
+        With return_address, the line and inlining are those of the CALL (pc-1), as
+        the runtime's traceback does; every Frame.pc is the pc given.
+        """
+        key = f"{pc:x}{'r' if return_address else ''}"
+        with self._lock:
+            raw = self._frames.get(key)
+            if raw is None:
+                try:
+                    found = symbolize(self._tab, self._inl, pc, return_address, self._wrapper())
+                except (BinaryError, IndexError, ValueError):
+                    found = None  # corrupt tables for this function: report it unknown
+                raw = found if found is not None else ((_UNKNOWN, _UNKNOWN, 0, False),)
+                self._frames[key] = raw
+                self._new_frames = True
+        return tuple(Frame(f, file, line, pc, inl) for f, file, line, inl in raw)
+
+    def function_name(self, pc: int) -> str | None:
+        """The physical function containing pc, named as the runtime prints it."""
+        with self._lock:
+            fn = self._tab.find_func(pc)
+            return None if fn is None else print_name(self._tab.func_name(fn.name_off))
+
+    def _func_by_name(self, name: str) -> int | None:
+        with self._lock:
+            return self._tab.names().get(name)
+
+    def function_entry(self, name: str) -> int | None:
+        """Entry pc by symbol name ("main.Map[go.shape.int]") or printed name ("main.Map[...]")."""
+        i = self._func_by_name(name)
+        return None if i is None else self._tab.func_at(i).entry
+
+    def function_bounds(self, name: str) -> tuple[int, int] | None:
+        """[entry, end) of a function; end is the next function's entry (padding included)."""
+        i = self._func_by_name(name)
+        if i is None:
+            return None
+        fn = self._tab.func_at(i)
+        return fn.entry, fn.end
+
+    def sp_delta(self, pc: int) -> int | None:
+        """Bytes pushed since entry at pc: the return address is at SP + sp_delta(pc)."""
+        with self._lock:
+            try:
+                return self._tab.sp_delta(pc)
+            except (IndexError, ValueError):
+                return None
+
+    def read_static(self, addr: int, size: int) -> bytes:
+        """Bytes of the file image at a virtual address (zeros in .bss)."""
+        return self._image.read(addr, size)
+
+    @property
+    def text_range(self) -> tuple[int, int]:
+        """[start, end) of the text the pclntab covers."""
+        return self._tab.text_start, self._tab.text_end

@@ -1,0 +1,17 @@
+"""The DuckDB snapshot file: schema, writer, opener. Never imports the UI."""
+
+from .database import SnapshotInfo, check_schema, list_snapshots, open_store
+from .schema import APP, SCHEMA_VERSION
+from .writer import insert_snapshot, stack_id, write_snapshot
+
+__all__ = [
+    "APP",
+    "SCHEMA_VERSION",
+    "SnapshotInfo",
+    "check_schema",
+    "insert_snapshot",
+    "list_snapshots",
+    "open_store",
+    "stack_id",
+    "write_snapshot",
+]

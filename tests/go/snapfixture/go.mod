@@ -1,0 +1,3 @@
+module example.com/snapfixture
+
+go 1.22
