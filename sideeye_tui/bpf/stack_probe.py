@@ -141,6 +141,8 @@ struct cursor {{
     u64 frames;
     u64 invocations;
     u64 lost;       /* records the ring buffer refused */
+    u64 t_first;    /* bpf_ktime_get_ns() at the first invocation */
+    u64 t_done;     /* ... when the walk finished */
     u32 depth;
     u32 in_g;
     struct goroutine_rec hdr;
@@ -291,7 +293,8 @@ int walk(struct pt_regs *ctx) {{
         return 0;
     if ((bpf_get_current_pid_tgid() >> 32) != c->tgid)
         return 0;
-    c->invocations++;
+    if (c->invocations++ == 0)
+        c->t_first = bpf_ktime_get_ns();
     if (c->glen == 0 && c->gi == 0) {{
         u64 slice[2] = {{0, 0}};
         bpf_probe_read_user(slice, sizeof(slice), (void *)c->allgs);
@@ -305,6 +308,7 @@ int walk(struct pt_regs *ctx) {{
             start_goroutine(c);
         }} else {{
             c->done = 1;
+            c->t_done = bpf_ktime_get_ns();
             return 0;
         }}
     }}

@@ -63,6 +63,27 @@ def _wait_stopped(proc: PausedProcess, thread: PausedThread, new_tids: set[int])
             linux.cont(thread.tid)
 
 
+class realtime:
+    """Runs the calling thread at real-time priority for the duration of a pause.
+
+    Otherwise each target thread we wake (to stop it, or at detach) may preempt the
+    tracer on its CPU, and the pause grows by scheduler latencies of milliseconds."""
+
+    def __enter__(self) -> None:
+        try:
+            self._old = (os.sched_getscheduler(0), os.sched_getparam(0))
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        except (OSError, AttributeError):
+            self._old = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            try:
+                os.sched_setscheduler(0, self._old[0], self._old[1])
+            except OSError:
+                pass
+
+
 def pause(pid: int) -> PausedProcess:
     """Stops every thread of pid. Call resume() in a finally block."""
     proc = PausedProcess(pid)
@@ -156,7 +177,7 @@ def run_signal_handler(
         linux.cont(tid)
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
-        pass
+        time.sleep(0.00002)  # block, so the triggered thread can have this CPU
     linux.interrupt(tid)
     _wait_stopped(proc, thread, set())
     return tid

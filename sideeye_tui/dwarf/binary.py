@@ -237,6 +237,9 @@ class GoBinary:
             except (IndexError, ValueError):
                 return None
 
+    def file_offset(self, addr: int) -> int:
+        return self._image.file_offset(addr)
+
     def read_static(self, addr: int, size: int) -> bytes:
         """Bytes of the file image at a virtual address (zeros in .bss)."""
         return self._image.read(addr, size)

@@ -97,6 +97,13 @@ class ElfImage:
             return None
         return self.map[sec.offset : sec.offset + sec.size]
 
+    def file_offset(self, addr: int) -> int:
+        """The file offset of a virtual address (what a uprobe is placed by)."""
+        for seg in self._segments:
+            if seg.vaddr <= addr < seg.vaddr + seg.filesz:
+                return seg.offset + (addr - seg.vaddr)
+        raise BinaryError(f"{self.path}: address {addr:#x} is not in the file")
+
     def read(self, addr: int, size: int) -> bytes:
         """Bytes of the loaded image at a virtual address (zeros for .bss)."""
         if size < 0:

@@ -44,10 +44,9 @@ def stack_id(frames: tuple[Frame, ...]) -> int:
     Stable across runs and machines (unlike hash()), so equal stacks group across
     snapshots and files.
     """
-    h = hashlib.blake2b(digest_size=8)
-    for f in frames:
-        h.update(f"{f.function}\0{f.file}\0{f.line}\n".encode("utf-8", "backslashreplace"))
-    return int.from_bytes(h.digest(), "little", signed=True)
+    text = "\n".join(f"{f.function}\0{f.file}\0{f.line}" for f in frames)
+    digest = hashlib.blake2b(text.encode("utf-8", "backslashreplace"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class _Columns:
@@ -71,7 +70,8 @@ class _Columns:
     def _write(self, snap: Snapshot) -> None:
         sid = self._sid
         strings = self._strings
-        stacks: dict[tuple[Frame, ...], tuple[int, int]] = {}  # frames -> (index, stack_id)
+        stacks: dict[tuple[Frame, ...], int] = {}  # frames -> index into stack_ids
+        stack_ids: list[int] = []
         with (
             _csv_out(self.goroutines_csv) as gout,
             _csv_out(self.frames_csv) as fout,
@@ -83,10 +83,10 @@ class _Columns:
                 pid = proc.pid
                 for g in proc.goroutines:
                     frames = g.frames
-                    known = stacks.get(frames)
-                    if known is None:
-                        known = stacks[frames] = (len(stacks), stack_id(frames))
-                        index = known[0]
+                    # setdefault hashes the frames once (Frame hashes are Python code).
+                    index = stacks.setdefault(frames, len(stack_ids))
+                    if index == len(stack_ids):
+                        stack_ids.append(stack_id(frames))
                         frame_rows = []
                         for depth, f in enumerate(frames):
                             fn = strings.get(f.function)
@@ -112,8 +112,8 @@ class _Columns:
                             sid(labels),
                             int(g.truncated),
                             len(frames),
-                            known[0],
-                            known[1],
+                            index,
+                            stack_ids[index],
                             sid(g.unwound_from),
                         )
                     )

@@ -1,0 +1,151 @@
+"""Compiles, loads and attaches the stack probe with BCC; the only module that imports bcc.
+
+Everything slow (compiling, verifying, attaching) happens here, before the target is
+paused. During the pause the tracer only fills the threads map, arms the cursor and
+polls it, all through raw map syscalls.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ..capture.thread_start import ThreadStart
+from ..dwarf.binary import GoBinary
+from ..errors import CaptureError
+from . import stack_probe
+
+TRIGGER_FUNCTION = "runtime.sigtrampgo"
+
+_compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
+_bcc: Any = None
+_attach: Any = None
+
+
+def _load_bcc() -> Any:
+    global _bcc, _attach
+    if _bcc is None:
+        try:
+            import bcc
+        except ImportError as e:
+            raise CaptureError(
+                "BCC is not available (Debian package python3-bpfcc); use --backend ptrace"
+            ) from e
+        # bcc's own binding declares 6 arguments; libbcc 0.26 takes a 7th (ref_ctr_offset).
+        lib = ct.CDLL("libbcc.so.0")
+        _attach = lib.bpf_attach_uprobe
+        _attach.restype = ct.c_int
+        _attach.argtypes = [
+            ct.c_int, ct.c_int, ct.c_char_p, ct.c_char_p, ct.c_ulonglong, ct.c_int, ct.c_uint32,
+        ]
+        _bcc = bcc
+    return _bcc
+
+
+def _ringbuf_pages(goroutines: int) -> int:
+    need = max(goroutines, 1024) * 2 * 400  # header + one frames record each, twice over
+    pages = 1
+    while pages * 4096 < need:
+        pages *= 2
+    return min(pages, 1 << 16)  # 256 MiB at most
+
+
+class StackProbe:
+    """The probe for one target process: compiled, loaded and attached, not yet armed."""
+
+    def __init__(self, binary: GoBinary, pid: int, expected_goroutines: int, max_depth: int):
+        bcc = _load_bcc()
+        layout = binary.layout
+        est_steps = max(expected_goroutines, 1000) * 24  # generous: header + frames each
+        base = stack_probe.ProbeLimits(max_depth=max_depth)
+        per_copy = base.steps * (base.tail_calls + 1)
+        copies = min(64, max(2, -(-est_steps // per_copy)))
+        self.limits = stack_probe.ProbeLimits(
+            max_depth=max_depth, copies=copies, ringbuf_pages=_ringbuf_pages(expected_goroutines)
+        )
+        entry = binary.function_entry(TRIGGER_FUNCTION)
+        if entry is None:
+            raise CaptureError(f"{binary.path}: no {TRIGGER_FUNCTION} to trigger the probe")
+        self.pid = pid
+        self._fds: list[int] = []
+        self._records: list[bytes] = []
+        src = stack_probe.generate(layout, self.limits)
+        with _compile_lock:
+            try:
+                self.bpf = bcc.BPF(text=src.encode())
+                fn = self.bpf.load_func(b"walk", bcc.BPF.KPROBE)
+            except Exception as e:  # bcc raises bare Exception
+                raise CaptureError(
+                    f"the eBPF probe could not be loaded ({str(e).splitlines()[0]}); "
+                    "try --backend ptrace"
+                ) from None
+            self.bpf[b"chain"][ct.c_int(0)] = ct.c_int(fn.fd)
+            path = f"/proc/{pid}/exe".encode()
+            offset = binary.file_offset(entry)
+            for i in range(copies):
+                ev = f"sideeye_{os.getpid()}_{pid}_{i}".encode()
+                fd = _attach(fn.fd, 0, ev, path, offset, -1, 0)
+                if fd < 0:
+                    self.close()
+                    raise CaptureError(
+                        "could not attach a uprobe (is this kernel built with "
+                        "CONFIG_UPROBE_EVENTS?); try --backend ptrace"
+                    )
+                self._fds.append(fd)
+        self._cursors = self.bpf[b"cursors"]
+        self._threads = self.bpf[b"threads"]
+        self._key = ct.c_int(0)
+        self._leaf = self._cursors.Leaf()
+        self._lookup: Callable[..., int] = bcc.lib.bpf_lookup_elem
+        self._map_fd = self._cursors.map_fd
+
+        def on_record(_ctx: Any, data: Any, size: int) -> int:
+            self._records.append(ct.string_at(data, size))
+            return 0
+
+        self._on_record = on_record
+        self.bpf[b"records"].open_ring_buffer(on_record)
+
+    def arm(self, tgid: int, allgs_addr: int, threads: list[ThreadStart]) -> None:
+        """Called while the target is paused: threads' registers in, cursor armed."""
+        leaf_t = self._threads.Leaf
+        key_t = self._threads.Key
+        for t in threads:
+            self._threads[key_t(t.tid)] = leaf_t(t.sp, t.pc0, t.pc1, t.bp1)
+        cur = self._cursors.Leaf()
+        cur.armed = 1
+        cur.tgid = tgid
+        cur.allgs = allgs_addr
+        self._cursors[self._key] = cur
+
+    def poll(self) -> Any:
+        self._lookup(self._map_fd, ct.byref(self._key), ct.byref(self._leaf))
+        return self._leaf
+
+    def done(self) -> bool:
+        return bool(self.poll().done)
+
+    def disarm(self) -> None:
+        cur = self.poll()
+        cur.armed = 0
+        self._cursors[self._key] = cur
+
+    def detach(self) -> None:
+        """Removes the uprobes (the program stays loaded until close)."""
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+
+    def drain(self) -> list[bytes]:
+        self.bpf.ring_buffer_consume()
+        out, self._records = self._records, []
+        return out
+
+    def close(self) -> None:
+        self.detach()
+        bpf = getattr(self, "bpf", None)
+        if bpf is not None:
+            bpf.cleanup()

@@ -1,0 +1,42 @@
+"""What a backend reads from a paused process, before symbolization.
+
+Both backends (the eBPF probe and the ptrace reader) produce these, so decoding,
+symbolizing and storing never know which one ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Where a goroutine's unwinding started (mirrored by the probe's SOURCE_* constants).
+SOURCE_SCHED = 0  # g.sched: parked or runnable
+SOURCE_THREAD = 1  # the registers of the thread running it
+SOURCE_SYSCALL = 2  # g.syscallpc/sp/bp: in a syscall, its thread not on its stack
+
+SOURCE_NAMES = {SOURCE_SCHED: "sched", SOURCE_THREAD: "thread", SOURCE_SYSCALL: "syscall"}
+
+
+@dataclass(frozen=True)
+class RawGoroutine:
+    goid: int
+    status: int  # runtime status code, _Gscan bit cleared
+    wait_reason: int
+    wait_since: int  # runtime nanotime() when it started waiting, 0 if unknown
+    gopc: int  # pc of the go statement
+    startpc: int
+    parent_goid: int
+    source: int
+    pcs: tuple[int, ...]  # pcs[0] exact, the rest return addresses
+    truncated: bool = False
+    bad_frame_pointer: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class RawProcess:
+    pid: int
+    goroutines: list[RawGoroutine] = field(default_factory=list)
+    threads: int = 0
+    pause_ns: int = 0
+    now_ns: int = 0  # CLOCK_MONOTONIC during the pause, to age wait_since
+    notes: list[str] = field(default_factory=list)  # things the user should know

@@ -1,0 +1,213 @@
+"""Taking a snapshot: every given process paused independently, concurrently, briefly.
+
+Per process, in its own thread (a ptrace tracer is a thread):
+  analyse the binary (cached by build id) -> build and attach the probe ->
+  pause -> registers -> walk (eBPF probe or ptrace reads) -> resume ->
+  read the records -> symbolize.
+Only the middle part runs while the target is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ..dwarf.binary import GoBinary
+from ..errors import SideEyeError
+from ..model import ProcessSnapshot, Snapshot
+from . import linux, pause
+from .decode import decode
+from .ptrace_walk import PtraceWalker
+from .raw import RawGoroutine, RawProcess
+from .thread_start import ThreadStart, thread_start
+
+if TYPE_CHECKING:
+    from ..bpf.loader import StackProbe
+
+MAX_DEPTH = 1024
+BACKENDS = ("ebpf", "ptrace")
+
+Progress = Callable[[str], None]
+
+
+def _thread_starts(binary: GoBinary, paused: pause.PausedProcess) -> list[ThreadStart]:
+    out = []
+    for t in paused.threads.values():
+        if t.regs is None:
+            continue
+        r = t.regs
+        out.append(
+            thread_start(
+                binary, t.tid, r.rip, r.rsp, r.rbp,
+                lambda a, n: linux.read_memory(paused.pid, a, n),
+            )
+        )
+    return out
+
+
+def _capture_ptrace(pid: int, binary: GoBinary) -> RawProcess:
+    walker = PtraceWalker(pid, binary.layout, MAX_DEPTH)
+    with pause.realtime():
+        return _capture_ptrace_paused(pid, binary, walker)
+
+
+def _capture_ptrace_paused(pid: int, binary: GoBinary, walker: PtraceWalker) -> RawProcess:
+    paused = pause.pause(pid)
+    try:
+        raw = RawProcess(pid, threads=len(paused.threads))
+        starts = _thread_starts(binary, paused)
+        raw.now_ns = time.monotonic_ns()
+        raw.goroutines = walker.walk({t.tid: t for t in starts})
+    finally:
+        pause.resume(paused)
+    raw.pause_ns = paused.pause_ns
+    return raw
+
+
+def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[RawProcess, int]:
+    paused = pause.pause(pid)
+    triggers = 0
+    try:
+        raw = RawProcess(pid, threads=len(paused.threads))
+        probe.arm(pid, binary.layout.allgs_addr, _thread_starts(binary, paused))
+        raw.now_ns = time.monotonic_ns()
+        while not probe.done() and triggers < 16:
+            pause.run_signal_handler(paused, linux.SIGURG, probe.done)
+            triggers += 1
+        probe.disarm()
+    finally:
+        pause.resume(paused)
+    raw.pause_ns = paused.pause_ns
+    return raw, triggers
+
+
+def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
+    from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
+    from ..bpf.records import RecordDecoder  # noqa: F811
+
+    layout = binary.layout
+    try:
+        ptr_len = linux.read_memory(pid, layout.allgs_addr, 16)
+        expected = struct.unpack("<QQ", ptr_len)[1]
+    except OSError:
+        expected = 10_000
+    probe = StackProbe(binary, pid, expected, MAX_DEPTH)
+    try:
+        with pause.realtime():
+            raw, triggers = _walk_paused_ebpf(pid, binary, probe)
+        probe.detach()
+        stats = probe.poll()
+        decoder = RecordDecoder()
+        for rec in probe.drain():
+            decoder.feed(rec)
+    finally:
+        probe.close()
+    if not stats.done:
+        raw.notes.append("the probe did not finish walking the goroutines")
+    if stats.lost:
+        raw.notes.append(f"{stats.lost} records were lost (ring buffer full)")
+    if triggers > 1:
+        raw.notes.append(f"the walk needed {triggers} triggers")
+    labels = {}
+    if decoder.labels_ptrs and layout.labels is not None:
+        labels = _labels_after(pid, binary, decoder.labels_ptrs)
+    raw.goroutines = decoder.goroutines(labels)
+    return raw
+
+
+def _labels_after(pid: int, binary: GoBinary, ptrs: dict[int, int]) -> dict[int, tuple[tuple[str, str], ...]]:
+    # TODO(labels in the probe): read after resuming for now.
+    from .labels import read_labels
+
+    assert binary.layout.labels is not None
+    out = {}
+    for goid, ptr in ptrs.items():
+        try:
+            out[goid] = read_labels(
+                lambda a, n: linux.read_memory(pid, a, n), binary.layout.labels, ptr
+            )
+        except OSError:
+            continue
+    return out
+
+
+def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
+    """One process's part of a snapshot; failures land in .error, never raise."""
+    exe = ""
+    binary: GoBinary | None = None
+    try:
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except FileNotFoundError:
+            raise SideEyeError(f"no process with pid {pid}") from None
+        except PermissionError:
+            raise SideEyeError(f"pid {pid}: permission denied (run as root)") from None
+        binary = GoBinary.open(f"/proc/{pid}/exe")
+        _ = binary.layout
+        if backend == "ptrace":
+            raw = _capture_ptrace(pid, binary)
+        elif backend == "ebpf":
+            raw = _capture_ebpf(pid, binary)
+        else:
+            raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        goroutines = tuple(decode(binary, g, raw.now_ns) for g in raw.goroutines)
+        binary.save_cache()
+        return ProcessSnapshot(
+            pid=pid,
+            exe=exe,
+            build_id=binary.build_id,
+            go_version=binary.go_version,
+            main_module=binary.main_module,
+            pause_ns=raw.pause_ns,
+            threads=raw.threads,
+            backend=backend,
+            goroutines=goroutines,
+            error="; ".join(raw.notes) or None,
+        )
+    except SideEyeError as e:
+        return ProcessSnapshot(
+            pid=pid,
+            exe=exe,
+            build_id=binary.build_id if binary else None,
+            go_version=binary.go_version if binary else None,
+            main_module=binary.main_module if binary else None,
+            pause_ns=None,
+            backend=backend,
+            error=str(e),
+        )
+    finally:
+        if binary is not None:
+            binary.close()
+
+
+def take_snapshot(
+    pids: list[int], backend: str = "ebpf", progress: Progress | None = None
+) -> Snapshot:
+    """Captures every pid, each in its own thread, and returns them together."""
+    taken_at = datetime.now(UTC)
+    results: dict[int, ProcessSnapshot] = {}
+
+    def run(pid: int) -> None:
+        results[pid] = capture_process(pid, backend)
+        if progress:
+            progress(f"pid {pid} captured")
+
+    threads = [threading.Thread(target=run, args=(pid,), name=f"capture-{pid}") for pid in pids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Snapshot(
+        taken_at=taken_at,
+        hostname=socket.gethostname(),
+        processes=tuple(results[pid] for pid in pids),
+    )
+
+
+__all__ = ["take_snapshot", "capture_process", "RawGoroutine"]
