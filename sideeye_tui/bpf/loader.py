@@ -83,6 +83,9 @@ class StackProbe:
                     "try --backend ptrace"
                 ) from None
             self.bpf[b"chain"][ct.c_int(0)] = ct.c_int(fn.fd)
+            if layout.labels is not None:
+                labels_fn = self.bpf.load_func(b"labels", bcc.BPF.KPROBE)
+                self.bpf[b"chain"][ct.c_int(1)] = ct.c_int(labels_fn.fd)
             path = f"/proc/{pid}/exe".encode()
             offset = binary.file_offset(entry)
             for i in range(copies):

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from ..capture.raw import RawGoroutine
 from . import stack_probe as sp
 
-_GOROUTINE = struct.Struct("<IIQQQQQQQQQQII")
-_FRAMES_HEAD = struct.Struct("<IIQII")
+_LABELS_HEAD = struct.Struct("<IIQQ")
+_LABEL_LENS = struct.Struct("<II")
+_LABEL_SIZE = _LABEL_LENS.size + 2 * sp.LABEL_BYTES
+_REC = struct.Struct("<IIQQQQQQQQQQIIIIII")  # header of struct rec, then n pcs
 
 
 @dataclass
@@ -27,29 +29,43 @@ class RecordDecoder:
 
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _order: list[int] = field(default_factory=list)
-    labels_ptrs: dict[int, int] = field(default_factory=dict)  # goid -> g.labels
+    labels: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    labels_cut: set[int] = field(default_factory=set)  # more labels than the probe reads
 
     def feed(self, data: bytes) -> None:
-        kind = int.from_bytes(data[:4], "little")
+        if int.from_bytes(data[:4], "little") == sp.REC_LABELS:
+            self._feed_labels(data)
+            return
+        f = _REC.unpack_from(data)
+        kind, goid, n, flags = f[0], f[2], f[14], f[15]
+        pcs = struct.unpack_from(f"<{n}Q", data, _REC.size)
         if kind == sp.REC_GOROUTINE:
-            f = _GOROUTINE.unpack_from(data)
-            goid = f[2]
             if goid not in self._pending:
                 self._order.append(goid)
-            self._pending[goid] = _Pending(f)
-            if f[7]:
-                self.labels_ptrs[goid] = f[7]
-        elif kind == sp.REC_FRAMES:
-            _, n, goid, _depth, flags = _FRAMES_HEAD.unpack_from(data)
-            p = self._pending.get(goid)
+            self._pending[goid] = p = _Pending(f[:14])
+        else:
+            p = self._pending.get(goid)  # type: ignore[assignment]
             if p is None:
                 return
-            p.pcs.extend(struct.unpack_from(f"<{n}Q", data, _FRAMES_HEAD.size))
-            p.truncated |= bool(flags & sp.FRAMES_TRUNCATED)
-            p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
-            p.complete |= bool(flags & sp.FRAMES_LAST)
+        p.pcs.extend(pcs)
+        p.truncated |= bool(flags & sp.FRAMES_TRUNCATED)
+        p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
+        p.complete |= bool(flags & sp.FRAMES_LAST)
 
-    def goroutines(self, labels: dict[int, tuple[tuple[str, str], ...]]) -> list[RawGoroutine]:
+    def _feed_labels(self, data: bytes) -> None:
+        _, n, goid, total = _LABELS_HEAD.unpack_from(data)
+        out = []
+        for i in range(min(n, sp.MAX_LABELS)):
+            klen, vlen = _LABEL_LENS.unpack_from(data, _LABELS_HEAD.size + i * _LABEL_SIZE)
+            base = _LABELS_HEAD.size + i * _LABEL_SIZE + _LABEL_LENS.size
+            key = data[base : base + min(klen, sp.LABEL_BYTES)]
+            value = data[base + sp.LABEL_BYTES : base + sp.LABEL_BYTES + min(vlen, sp.LABEL_BYTES)]
+            out.append((key.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+        self.labels[goid] = tuple(sorted(out))
+        if total > len(out):
+            self.labels_cut.add(goid)
+
+    def goroutines(self) -> list[RawGoroutine]:
         out = []
         for goid in self._order:
             p = self._pending[goid]
@@ -68,7 +84,7 @@ class RecordDecoder:
                     pcs=tuple(p.pcs),
                     truncated=p.truncated,
                     bad_frame_pointer=p.bad_fp or not p.complete,
-                    labels=labels.get(goid, ()),
+                    labels=self.labels.get(goid, ()),
                 )
             )
         return out

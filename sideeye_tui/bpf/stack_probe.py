@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..dwarf.layout import RuntimeLayout
 
-CHUNK = 32  # return addresses per frames record
+CHUNK = 32  # return addresses per record
+GBATCH = 16  # goroutine pointers read from allgs at once
+WINDOW = 1024  # bytes of stack copied at a goroutine's SP (a power of two)
 
 # Record kinds; the decoder in bpf/records.py mirrors these structs.
 REC_GOROUTINE = 1
@@ -34,6 +36,11 @@ REC_FRAMES = 2
 SOURCE_SCHED = 0
 SOURCE_THREAD = 1
 SOURCE_SYSCALL = 2
+
+REC_LABELS = 3
+MAX_LABELS = 8  # labels read per goroutine in the probe
+LABEL_BYTES = 64  # bytes kept of each label key and value
+LABEL_QUEUE = 65536  # goroutines with labels, read after the stack walk
 
 FRAMES_LAST = 1
 FRAMES_TRUNCATED = 2
@@ -79,6 +86,10 @@ def _g_read_size(layout: RuntimeLayout) -> int:
 
 def generate(layout: RuntimeLayout, limits: ProbeLimits = ProbeLimits()) -> str:
     """The C text of the stack-walking probe for this layout."""
+    if layout.labels is not None:  # the labels program goes on (or the next copy does)
+        finish = "chain.call(ctx, 1);"
+    else:
+        finish = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
     status_running = _status_code(layout, "running")
     status_syscall = _status_code(layout, "syscall")
     status_dead = _status_code(layout, "dead")
@@ -99,8 +110,15 @@ def generate(layout: RuntimeLayout, limits: ProbeLimits = ProbeLimits()) -> str:
 #define MAX_DEPTH {limits.max_depth}
 #define STEPS {limits.steps}
 #define G_READ {g_read}
+#define GBATCH {GBATCH}
+#define WIN {WINDOW}
+#define MAX_LABELS {MAX_LABELS}
+#define LABEL_BYTES {LABEL_BYTES}
+#define LABEL_QUEUE {LABEL_QUEUE}
 
-struct goroutine_rec {{
+/* One record per CHUNK return addresses: the first of a goroutine (kind 1) carries its
+   fields, later ones (kind 2) repeat them and carry only more frames. */
+struct rec {{
     u32 kind;
     u32 status;
     u64 goid;
@@ -115,14 +133,10 @@ struct goroutine_rec {{
     u64 procid;
     u32 waitreason;
     u32 source;
-}};
-
-struct frames_rec {{
-    u32 kind;
     u32 n;
-    u64 goid;
-    u32 depth;   /* depth of pcs[0] */
     u32 flags;
+    u32 depth;   /* depth of pcs[0] */
+    u32 pad;
     u64 pcs[CHUNK];
 }};
 
@@ -133,7 +147,7 @@ struct cursor {{
     u64 gi;         /* next index into allgs */
     u64 glen;
     u64 gptr;
-    u64 bp;         /* frame pointer of the goroutine being unwound, 0 = none */
+    u64 bp;         /* frame pointer of the goroutine being unwound */
     u64 lo;
     u64 hi;
     u64 done;
@@ -143,11 +157,17 @@ struct cursor {{
     u64 lost;       /* records the ring buffer refused */
     u64 t_first;    /* bpf_ktime_get_ns() at the first invocation */
     u64 t_done;     /* ... when the walk finished */
+    u64 win_base;   /* the stack window: a copy of [win_base, win_base + win_len) */
+    u32 win_len;
     u32 depth;
     u32 in_g;
-    struct goroutine_rec hdr;
-    struct frames_rec fr;
+    u32 walked;     /* stacks done; labels may still be read */
+    u64 lq_len;     /* goroutines queued for their labels */
+    u64 lq_next;
+    u64 gptrs[GBATCH];
+    struct rec r;
     u8 gbuf[G_READ];
+    u8 win[WIN + 16];
 }};
 
 struct thread_regs {{
@@ -157,34 +177,56 @@ struct thread_regs {{
     u64 bp1;        /* frame pointer to go on from after pc1 (or after pc0) */
 }};
 
+struct label {{
+    u32 klen;
+    u32 vlen;
+    char key[LABEL_BYTES];
+    char value[LABEL_BYTES];
+}};
+
+struct labels_rec {{
+    u32 kind;
+    u32 n;          /* labels in e[]; more may exist (see total) */
+    u64 goid;
+    u64 total;
+    struct label e[MAX_LABELS];
+}};
+
+struct label_job {{
+    u64 goid;
+    u64 ptr;
+}};
+
 BPF_ARRAY(cursors, struct cursor, 1);
+BPF_ARRAY(label_jobs, struct label_job, LABEL_QUEUE);
+BPF_PERCPU_ARRAY(label_buf, struct labels_rec, 1);
 BPF_HASH(threads, u32, struct thread_regs, 4096);
-BPF_PROG_ARRAY(chain, 1);
+BPF_PROG_ARRAY(chain, 2);
 BPF_RINGBUF_OUTPUT(records, {limits.ringbuf_pages});
 
 static __always_inline void flush(struct cursor *c, u32 last) {{
-    struct frames_rec *fr = &c->fr;
-    fr->kind = {REC_FRAMES};
-    fr->goid = c->hdr.goid;
-    fr->flags |= last ? {FRAMES_LAST} : 0;
-    u32 n = fr->n;
+    struct rec *r = &c->r;
+    u32 n = r->n;
     if (n > CHUNK)
         n = CHUNK;
-    u64 size = sizeof(*fr) - sizeof(fr->pcs) + n * sizeof(u64);
-    if (records.ringbuf_output(fr, size & 0x1ff, 0))
+    if (last)
+        r->flags |= {FRAMES_LAST};
+    u64 size = sizeof(*r) - sizeof(r->pcs) + n * sizeof(u64);
+    if (records.ringbuf_output(r, size & 0x3ff, 0))
         c->lost++;
-    fr->depth += n;
-    fr->n = 0;
-    fr->flags = 0;
+    r->kind = {REC_FRAMES};
+    r->depth += n;
+    r->n = 0;
+    r->flags = 0;
 }}
 
 static __always_inline void push(struct cursor *c, u64 pc) {{
-    struct frames_rec *fr = &c->fr;
-    u32 n = fr->n;
+    struct rec *r = &c->r;
+    u32 n = r->n;
     if (n >= CHUNK)
         return;
-    fr->pcs[n & (CHUNK - 1)] = pc;
-    fr->n = n + 1;
+    r->pcs[n & (CHUNK - 1)] = pc;
+    r->n = n + 1;
     c->depth++;
     c->frames++;
     if (n + 1 == CHUNK)
@@ -192,62 +234,90 @@ static __always_inline void push(struct cursor *c, u64 pc) {{
 }}
 
 static __always_inline void start_goroutine(struct cursor *c) {{
-    u64 g = 0;
-    c->gi++;
-    if (bpf_probe_read_user(&g, sizeof(g), (void *)(c->gptr + (c->gi - 1) * 8)) || g == 0)
-        return;
-    if (bpf_probe_read_user(c->gbuf, G_READ, (void *)g))
+    u64 gi = c->gi;
+    u32 slot = gi % GBATCH;
+    if (slot == 0) {{
+        u64 left = c->glen - gi;
+        if (left > GBATCH)
+            left = GBATCH;
+        if (bpf_probe_read_user(c->gptrs, (left * 8) & (GBATCH * 8 - 1 + GBATCH * 8), (void *)(c->gptr + gi * 8)))
+            __builtin_memset(c->gptrs, 0, sizeof(c->gptrs));
+    }}
+    c->gi = gi + 1;
+    u64 g = c->gptrs[slot & (GBATCH - 1)];
+    if (g == 0 || bpf_probe_read_user(c->gbuf, G_READ, (void *)g))
         return;
     u32 status = *(u32 *)(c->gbuf + {layout.g_atomicstatus}) & ~0x1000;
     if (status == {status_dead} || status == {status_idle})
         return;
-    struct goroutine_rec *h = &c->hdr;
-    h->kind = {REC_GOROUTINE};
-    h->status = status;
-    h->g = g;
-    h->goid = *(u64 *)(c->gbuf + {layout.g_goid});
-    h->gopc = *(u64 *)(c->gbuf + {layout.g_gopc});
-    h->startpc = *(u64 *)(c->gbuf + {layout.g_startpc});
-    h->waitsince = *(u64 *)(c->gbuf + {layout.g_waitsince});
-    h->waitreason = *(u8 *)(c->gbuf + {layout.g_waitreason});
-    h->labels = *(u64 *)(c->gbuf + {layout.g_labels});
-    h->parent_goid = {parent_goid};
-    h->stack_lo = *(u64 *)(c->gbuf + {layout.g_stack_lo});
-    h->stack_hi = *(u64 *)(c->gbuf + {layout.g_stack_hi});
-    h->procid = 0;
-    h->source = {SOURCE_SCHED};
-    c->lo = h->stack_lo;
-    c->hi = h->stack_hi;
+    struct rec *r = &c->r;
+    r->kind = {REC_GOROUTINE};
+    r->status = status;
+    r->g = g;
+    r->goid = *(u64 *)(c->gbuf + {layout.g_goid});
+    r->gopc = *(u64 *)(c->gbuf + {layout.g_gopc});
+    r->startpc = *(u64 *)(c->gbuf + {layout.g_startpc});
+    r->waitsince = *(u64 *)(c->gbuf + {layout.g_waitsince});
+    r->waitreason = *(u8 *)(c->gbuf + {layout.g_waitreason});
+    r->labels = *(u64 *)(c->gbuf + {layout.g_labels});
+    r->parent_goid = {parent_goid};
+    r->stack_lo = *(u64 *)(c->gbuf + {layout.g_stack_lo});
+    r->stack_hi = *(u64 *)(c->gbuf + {layout.g_stack_hi});
+    r->procid = 0;
+    r->source = {SOURCE_SCHED};
+    r->n = 0;
+    r->flags = 0;
+    r->depth = 0;
+    c->lo = r->stack_lo;
+    c->hi = r->stack_hi;
     c->depth = 0;
     c->in_g = 1;
-    c->fr.n = 0;
-    c->fr.depth = 0;
-    c->fr.flags = 0;
 
     u64 pc0 = *(u64 *)(c->gbuf + {layout.g_sched_pc});
     u64 pc1 = 0;
     u64 bp = *(u64 *)(c->gbuf + {layout.g_sched_bp});
+    u64 sp = *(u64 *)(c->gbuf + {layout.g_sched_sp});
     u64 m = *(u64 *)(c->gbuf + {layout.g_m});
     if ((status == {status_running} || status == {status_syscall}) && m != 0) {{
         u64 procid = 0;
         bpf_probe_read_user(&procid, sizeof(procid), (void *)(m + {layout.m_procid}));
-        h->procid = procid;
+        r->procid = procid;
         u32 tid = procid;
-        struct thread_regs *r = threads.lookup(&tid);
-        if (r && r->sp >= c->lo && r->sp < c->hi) {{
-            h->source = {SOURCE_THREAD};
-            pc0 = r->pc0;
-            pc1 = r->pc1;
-            bp = r->bp1;
+        struct thread_regs *t = threads.lookup(&tid);
+        if (t && t->sp >= c->lo && t->sp < c->hi) {{
+            r->source = {SOURCE_THREAD};
+            pc0 = t->pc0;
+            pc1 = t->pc1;
+            bp = t->bp1;
+            sp = t->sp;
         }}
     }}
-    if (h->source == {SOURCE_SCHED} && status == {status_syscall}) {{
-        h->source = {SOURCE_SYSCALL};
+    if (r->source == {SOURCE_SCHED} && status == {status_syscall}) {{
+        r->source = {SOURCE_SYSCALL};
         pc0 = *(u64 *)(c->gbuf + {layout.g_syscallpc});
+        sp = *(u64 *)(c->gbuf + {layout.g_syscallsp});
         bp = {syscallbp};
     }}
-    if (records.ringbuf_output(h, sizeof(*h), 0))
-        c->lost++;
+    /* Copy the top of the stack once: most frame pointers of a parked goroutine
+       lie within it, which saves a read per frame. */
+    c->win_base = sp;
+    c->win_len = 0;
+    if (sp >= c->lo && sp < c->hi) {{
+        u64 len = c->hi - sp;
+        if (len > WIN)
+            len = WIN;
+        if (bpf_probe_read_user(c->win, len & (2 * WIN - 1), (void *)sp) == 0)
+            c->win_len = len;
+    }}
+    if (r->labels) {{
+        u32 qi = c->lq_len;
+        struct label_job *job = label_jobs.lookup(&qi);
+        if (job) {{
+            job->goid = r->goid;
+            job->ptr = r->labels;
+            c->lq_len = qi + 1;
+        }}
+    }}
     c->goroutines++;
     c->bp = bp;
     push(c, pc0);
@@ -257,29 +327,39 @@ static __always_inline void start_goroutine(struct cursor *c) {{
 
 static __always_inline void step_frame(struct cursor *c) {{
     u64 bp = c->bp;
-    u64 pair[2] = {{0, 0}};   /* saved bp, return address */
+    u64 next_bp = 0, ret = 0;
     if (c->depth >= MAX_DEPTH) {{
-        c->fr.flags |= {FRAMES_TRUNCATED};
+        c->r.flags |= {FRAMES_TRUNCATED};
         goto end;
     }}
     if (bp == 0)
         goto end;
     if (bp < c->lo || bp + 16 > c->hi) {{
-        c->fr.flags |= {FRAMES_BAD_FP};
+        c->r.flags |= {FRAMES_BAD_FP};
         goto end;
     }}
-    if (bpf_probe_read_user(pair, sizeof(pair), (void *)bp)) {{
-        c->fr.flags |= {FRAMES_BAD_FP};
+    u64 off = bp - c->win_base;
+    if (bp >= c->win_base && off + 16 <= c->win_len) {{
+        u32 o = off & (WIN - 1);
+        next_bp = *(u64 *)(c->win + o);
+        ret = *(u64 *)(c->win + o + 8);
+    }} else {{
+        u64 pair[2] = {{0, 0}};
+        if (bpf_probe_read_user(pair, sizeof(pair), (void *)bp)) {{
+            c->r.flags |= {FRAMES_BAD_FP};
+            goto end;
+        }}
+        next_bp = pair[0];
+        ret = pair[1];
+    }}
+    if (ret == 0)
+        goto end;
+    push(c, ret);
+    if (next_bp != 0 && next_bp <= bp) {{
+        c->r.flags |= {FRAMES_BAD_FP};
         goto end;
     }}
-    if (pair[1] == 0)
-        goto end;
-    push(c, pair[1]);
-    if (pair[0] != 0 && pair[0] <= bp) {{
-        c->fr.flags |= {FRAMES_BAD_FP};
-        goto end;
-    }}
-    c->bp = pair[0];
+    c->bp = next_bp;
     return;
 end:
     flush(c, 1);
@@ -293,9 +373,12 @@ int walk(struct pt_regs *ctx) {{
         return 0;
     if ((bpf_get_current_pid_tgid() >> 32) != c->tgid)
         return 0;
-    if (c->invocations++ == 0)
+    if (c->walked) {{
+        {finish}
+        return 0;
+    }}
+    if (c->invocations++ == 0) {{
         c->t_first = bpf_ktime_get_ns();
-    if (c->glen == 0 && c->gi == 0) {{
         u64 slice[2] = {{0, 0}};
         bpf_probe_read_user(slice, sizeof(slice), (void *)c->allgs);
         c->gptr = slice[0];
@@ -307,12 +390,115 @@ int walk(struct pt_regs *ctx) {{
         }} else if (c->gi < c->glen) {{
             start_goroutine(c);
         }} else {{
-            c->done = 1;
-            c->t_done = bpf_ktime_get_ns();
+            c->walked = 1;
+            {finish}
             return 0;
         }}
     }}
     chain.call(ctx, 0);
+    return 0;
+}}
+{labels_program(layout)}
+"""
+
+
+def labels_program(layout: RuntimeLayout) -> str:
+    """The second program: reads the pprof labels of the goroutines queued by the walk.
+
+    Apart from the stack walk so that each program stays within the verifier's bounds."""
+    lab = layout.labels
+    if lab is None:
+        return ""
+    if lab.kind == "slice":
+        locate = f"""
+    u64 hdr[2] = {{0, 0}};
+    if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)(job->ptr + {lab.list_offset})))
+        return;
+    L->total = hdr[1];
+    for (int i = 0; i < MAX_LABELS; i++) {{
+        if (i >= hdr[1])
+            break;
+        u64 kv[4] = {{0, 0, 0, 0}};
+        u64 at = hdr[0] + i * {lab.label_size};
+        if (bpf_probe_read_user(&kv[0], 16, (void *)(at + {lab.key_offset})) ||
+            bpf_probe_read_user(&kv[2], 16, (void *)(at + {lab.value_offset})))
+            break;
+        copy_label(L, i, kv);
+    }}"""
+    else:
+        locate = f"""
+    u64 hmap = 0;
+    if (bpf_probe_read_user(&hmap, sizeof(hmap), (void *)job->ptr) || hmap == 0)
+        return;
+    u64 count = 0, buckets = 0;
+    u8 b = 0;
+    bpf_probe_read_user(&count, sizeof(count), (void *)(hmap + {lab.hmap_count}));
+    bpf_probe_read_user(&b, sizeof(b), (void *)(hmap + {lab.hmap_b}));
+    bpf_probe_read_user(&buckets, sizeof(buckets), (void *)(hmap + {lab.hmap_buckets}));
+    L->total = count;
+    if (b != 0 || buckets == 0)
+        return;   /* more than one bucket: the tracer says labels were not read */
+    u8 tophash[8] = {{0}};
+    if (bpf_probe_read_user(tophash, sizeof(tophash), (void *)buckets))
+        return;
+    u32 n = 0;
+    for (int i = 0; i < 8; i++) {{
+        if (tophash[i] < 5)   /* empty or evacuated slot */
+            continue;
+        u64 kv[4] = {{0, 0, 0, 0}};
+        if (bpf_probe_read_user(&kv[0], 16, (void *)(buckets + {lab.bucket_keys} + i * 16)) ||
+            bpf_probe_read_user(&kv[2], 16, (void *)(buckets + {lab.bucket_values} + i * 16)))
+            break;
+        copy_label(L, n, kv);
+        n++;
+    }}"""
+    return f"""
+static __always_inline void copy_label(struct labels_rec *L, u32 i, u64 *kv) {{
+    if (i >= MAX_LABELS)
+        return;
+    struct label *e = &L->e[i & (MAX_LABELS - 1)];
+    u64 kl = kv[1] < LABEL_BYTES ? kv[1] : LABEL_BYTES;
+    u64 vl = kv[3] < LABEL_BYTES ? kv[3] : LABEL_BYTES;
+    e->klen = kv[1];
+    e->vlen = kv[3];
+    if (kl)
+        bpf_probe_read_user(e->key, kl & (LABEL_BYTES * 2 - 1), (void *)kv[0]);
+    if (vl)
+        bpf_probe_read_user(e->value, vl & (LABEL_BYTES * 2 - 1), (void *)kv[2]);
+    L->n = i + 1;
+}}
+
+static __always_inline void read_labels(struct label_job *job, struct labels_rec *L) {{
+    L->kind = {REC_LABELS};
+    L->goid = job->goid;
+    L->n = 0;
+    L->total = 0;
+{locate}
+}}
+
+int labels(struct pt_regs *ctx) {{
+    u32 zero = 0;
+    struct cursor *c = cursors.lookup(&zero);
+    struct labels_rec *L = label_buf.lookup(&zero);
+    if (!c || !L || !c->armed || c->done)
+        return 0;
+    c->invocations++;
+    for (int i = 0; i < 8; i++) {{
+        u32 qi = c->lq_next;
+        if (qi >= c->lq_len) {{
+            c->done = 1;
+            c->t_done = bpf_ktime_get_ns();
+            return 0;
+        }}
+        c->lq_next = qi + 1;
+        struct label_job *job = label_jobs.lookup(&qi);
+        if (!job)
+            continue;
+        read_labels(job, L);
+        if (records.ringbuf_output(L, sizeof(*L), 0))
+            c->lost++;
+    }}
+    chain.call(ctx, 1);
     return 0;
 }}
 """

@@ -89,7 +89,8 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
 
 def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
     from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
-    from ..bpf.records import RecordDecoder  # noqa: F811
+    from ..bpf import stack_probe
+    from ..bpf.records import RecordDecoder
 
     layout = binary.layout
     try:
@@ -114,27 +115,13 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
         raw.notes.append(f"{stats.lost} records were lost (ring buffer full)")
     if triggers > 1:
         raw.notes.append(f"the walk needed {triggers} triggers")
-    labels = {}
-    if decoder.labels_ptrs and layout.labels is not None:
-        labels = _labels_after(pid, binary, decoder.labels_ptrs)
-    raw.goroutines = decoder.goroutines(labels)
+    if decoder.labels_cut:
+        raw.notes.append(
+            f"{len(decoder.labels_cut)} goroutines have more labels than the probe reads "
+            f"({stack_probe.MAX_LABELS})"
+        )
+    raw.goroutines = decoder.goroutines()
     return raw
-
-
-def _labels_after(pid: int, binary: GoBinary, ptrs: dict[int, int]) -> dict[int, tuple[tuple[str, str], ...]]:
-    # TODO(labels in the probe): read after resuming for now.
-    from .labels import read_labels
-
-    assert binary.layout.labels is not None
-    out = {}
-    for goid, ptr in ptrs.items():
-        try:
-            out[goid] = read_labels(
-                lambda a, n: linux.read_memory(pid, a, n), binary.layout.labels, ptr
-            )
-        except OSError:
-            continue
-    return out
 
 
 def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
@@ -211,3 +198,39 @@ def take_snapshot(
 
 
 __all__ = ["take_snapshot", "capture_process", "RawGoroutine"]
+
+
+def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGoroutine]]:
+    """Walks one pause of pid with both backends: (ebpf, ptrace). For cross-checks.
+
+    The ptrace walk runs first (it only reads), then the probe is triggered; both see
+    the same stopped process, so they must agree exactly."""
+    from ..bpf.loader import StackProbe
+    from ..bpf.records import RecordDecoder
+
+    binary = GoBinary.open(f"/proc/{pid}/exe")
+    try:
+        layout = binary.layout
+        walker = PtraceWalker(pid, layout, MAX_DEPTH)
+        probe = StackProbe(binary, pid, 10_000, MAX_DEPTH)
+        try:
+            with pause.realtime():
+                paused = pause.pause(pid)
+                try:
+                    starts = _thread_starts(binary, paused)
+                    by_ptrace = walker.walk({t.tid: t for t in starts})
+                    probe.arm(pid, layout.allgs_addr, starts)
+                    pause.run_signal_handler(paused, linux.SIGURG, probe.done)
+                    probe.disarm()
+                finally:
+                    pause.resume(paused)
+            probe.detach()
+            decoder = RecordDecoder()
+            for rec in probe.drain():
+                decoder.feed(rec)
+            by_ebpf = decoder.goroutines()
+        finally:
+            probe.close()
+    finally:
+        binary.close()
+    return by_ebpf, by_ptrace

@@ -25,8 +25,8 @@ from sideeye_tui.store import (
     open_store,
     stack_id,
     write_snapshot,
+    writer,
 )
-from sideeye_tui.store import writer
 
 from .synth import synthetic
 
@@ -152,8 +152,7 @@ def test_round_trip(db: str) -> None:
             (True, 2, stack_id((F1, F2)), "thread"),
         ]
         frames = con.execute(
-            "SELECT goid, depth, function, file, line, pc, inlined FROM frames"
-            " ORDER BY goid, depth"
+            "SELECT goid, depth, function, file, line, pc, inlined FROM frames ORDER BY goid, depth"
         ).fetchall()
         assert frames == [
             (1, 0, F1.function, F1.file, F1.line, F1.pc, False),
@@ -198,7 +197,11 @@ def test_appends_and_lists(db: str) -> None:
     assert write_snapshot(db, small_snapshot("three")) == 3
     with open_store(db) as con:
         infos = list_snapshots(con)
-        assert [(i.snapshot_id, i.hostname) for i in infos] == [(1, "one"), (2, "empty"), (3, "three")]
+        assert [(i.snapshot_id, i.hostname) for i in infos] == [
+            (1, "one"),
+            (2, "empty"),
+            (3, "three"),
+        ]
         assert (infos[0].processes, infos[0].failed_processes, infos[0].goroutines) == (2, 1, 3)
         assert (infos[1].processes, infos[1].goroutines) == (0, 0)
         assert infos[0].taken_at == datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
