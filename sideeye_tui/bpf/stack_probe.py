@@ -84,7 +84,10 @@ def _g_read_size(layout: RuntimeLayout) -> int:
     return (max(fields) + 8 + 7) // 8 * 8
 
 
-def generate(layout: RuntimeLayout, limits: ProbeLimits = ProbeLimits()) -> str:
+DEFAULT_LIMITS = ProbeLimits()
+
+
+def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str:
     """The C text of the stack-walking probe for this layout."""
     if layout.labels is not None:  # the labels program goes on (or the next copy does)
         finish = "chain.call(ctx, 1);"

@@ -7,6 +7,7 @@ signal that arrived while we held a thread is handed back to it at detach.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -69,19 +70,19 @@ class realtime:
     Otherwise each target thread we wake (to stop it, or at detach) may preempt the
     tracer on its CPU, and the pause grows by scheduler latencies of milliseconds."""
 
+    _old: tuple[int, os.sched_param] | None = None
+
     def __enter__(self) -> None:
         try:
             self._old = (os.sched_getscheduler(0), os.sched_getparam(0))
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-        except (OSError, AttributeError):
+        except OSError:
             self._old = None
 
     def __exit__(self, *exc: object) -> None:
         if self._old is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.sched_setscheduler(0, self._old[0], self._old[1])
-            except OSError:
-                pass
 
 
 def pause(pid: int) -> PausedProcess:
@@ -139,10 +140,8 @@ def resume(proc: PausedProcess) -> None:
                 _wait_stopped(proc, thread, set())
             except OSError:
                 continue
-        try:
+        with contextlib.suppress(OSError):  # exited meanwhile
             linux.detach(thread.tid, thread.pending_signal)
-        except OSError:
-            pass  # exited meanwhile
     proc.resumed_at_ns = time.monotonic_ns()
     proc.threads.clear()
 

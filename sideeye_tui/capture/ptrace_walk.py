@@ -123,7 +123,7 @@ class PtraceWalker:
                 bad = True
                 break
             off = bp - start.sp
-            if 0 <= off and off + 16 <= len(window):
+            if off >= 0 and off + 16 <= len(window):
                 pair = window[off : off + 16]
             else:
                 try:

@@ -88,8 +88,8 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
 
 
 def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
-    from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
     from ..bpf import stack_probe
+    from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
     from ..bpf.records import RecordDecoder
 
     layout = binary.layout
