@@ -177,9 +177,54 @@ def run_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- summary --------------------------------------------------------------------------
+
+
+def _count(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return n
+
+
+def add_summary(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "summary",
+        help="print a snapshot from a DuckDB file: processes and their largest stack groups",
+        description="Print one snapshot (the latest by default): per process, its goroutines"
+        " by status, then the largest groups of goroutines with identical stacks, each with"
+        " its stack. Reads the file only; needs no root.",
+        epilog="example: sideeye-tui summary /tmp/incident.duckdb --snapshot 2 --top 5",
+    )
+    p.add_argument("file", metavar="FILE", help="DuckDB file written by `sideeye-tui snapshot`")
+    p.add_argument(
+        "--snapshot",
+        metavar="ID",
+        type=int,
+        default=None,
+        help="snapshot to print (default: the latest)",
+    )
+    p.add_argument(
+        "--top",
+        metavar="N",
+        type=_count,
+        default=10,
+        help="stack groups shown per process, 0 for all (default: %(default)s)",
+    )
+    p.set_defaults(run=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from .report import format_report, load_report
+
+    report = load_report(args.file, snapshot_id=args.snapshot, top=args.top)
+    print("\n".join(format_report(report)))
+    return 0
+
+
 # -- main -----------------------------------------------------------------------------
 
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_ps, add_snapshot)
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_ps, add_snapshot, add_summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..capture.thread_start import ThreadStart
+from ..capture.running import ThreadRegs
 from ..dwarf.binary import GoBinary
 from ..errors import CaptureError
 from . import stack_probe
@@ -67,6 +67,7 @@ class StackProbe:
             max_depth=max_depth, copies=copies, ringbuf_pages=_ringbuf_pages(expected_goroutines)
         )
         entry = binary.function_entry(TRIGGER_FUNCTION)
+        self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS)
         if entry is None:
             raise CaptureError(f"{binary.path}: no {TRIGGER_FUNCTION} to trigger the probe")
         self.pid = pid
@@ -100,8 +101,7 @@ class StackProbe:
                 self._fds.append(fd)
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
-        self._key = ct.c_int(0)
-        self._leaf = self._cursors.Leaf()
+        self._workers = 0
         self._lookup: Callable[..., int] = bcc.lib.bpf_lookup_elem
         self._map_fd = self._cursors.map_fd
 
@@ -112,29 +112,48 @@ class StackProbe:
         self._on_record = on_record
         self.bpf[b"records"].open_ring_buffer(on_record)
 
-    def arm(self, tgid: int, allgs_addr: int, threads: list[ThreadStart]) -> None:
-        """Called while the target is paused: threads' registers in, cursor armed."""
+    def arm(
+        self, tgid: int, gptr: int, glen: int, threads: list[ThreadRegs], workers: list[int]
+    ) -> None:
+        """Called while the target is paused: threads' registers in, one cursor armed per
+        worker thread, each with its share of allgs (starting at a multiple of GBATCH)."""
         leaf_t = self._threads.Leaf
         key_t = self._threads.Key
         for t in threads:
-            self._threads[key_t(t.tid)] = leaf_t(t.sp, t.pc0, t.pc1, t.bp1)
-        cur = self._cursors.Leaf()
-        cur.armed = 1
-        cur.tgid = tgid
-        cur.allgs = allgs_addr
-        self._cursors[self._key] = cur
+            self._threads[key_t(t.tid)] = leaf_t(t.sp, t.pc, t.bp)
+        n = len(workers)
+        batch = stack_probe.GBATCH
+        share = -(-glen // n // batch) * batch if glen else batch
+        worker_of = self.bpf[b"worker_of"]
+        for slot, tid in enumerate(workers):
+            cur = self._cursors.Leaf()
+            cur.armed = 1
+            cur.tgid = tgid
+            cur.gptr = gptr
+            cur.gi = min(slot * share, glen)
+            cur.glen = min((slot + 1) * share, glen)
+            cur.lq_base = slot * (stack_probe.LABEL_QUEUE // stack_probe.MAX_WORKERS)
+            self._cursors[ct.c_int(slot)] = cur
+            worker_of[worker_of.Key(tid)] = worker_of.Leaf(slot)
+        self._workers = n
 
-    def poll(self) -> Any:
-        self._lookup(self._map_fd, ct.byref(self._key), ct.byref(self._leaf))
-        return self._leaf
+    def poll(self) -> list[Any]:
+        """Every armed worker's cursor, read with raw map lookups (cheap in the pause)."""
+        out = []
+        for slot in range(self._workers):
+            key = ct.c_int(slot)
+            leaf = self._cursors.Leaf()
+            self._lookup(self._map_fd, ct.byref(key), ct.byref(leaf))
+            out.append(leaf)
+        return out
 
     def done(self) -> bool:
-        return bool(self.poll().done)
+        return all(c.done for c in self.poll())
 
     def disarm(self) -> None:
-        cur = self.poll()
-        cur.armed = 0
-        self._cursors[self._key] = cur
+        for slot, cur in enumerate(self.poll()):
+            cur.armed = 0
+            self._cursors[ct.c_int(slot)] = cur
 
     def detach(self) -> None:
         """Removes the uprobes (the program stays loaded until close)."""

@@ -6,9 +6,11 @@ import struct
 from dataclasses import dataclass, field
 
 from ..capture.raw import RawGoroutine
+from ..capture.running import StackHead
 from . import stack_probe as sp
 
 _LABELS_HEAD = struct.Struct("<IIQQ")
+_HEAD = struct.Struct("<IIQQQ")
 _LABEL_LENS = struct.Struct("<II")
 _LABEL_SIZE = _LABEL_LENS.size + 2 * sp.LABEL_BYTES
 _REC = struct.Struct("<IIQQQQQQQQQQIIIIII")  # header of struct rec, then n pcs
@@ -31,10 +33,17 @@ class RecordDecoder:
     _order: list[int] = field(default_factory=list)
     labels: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     labels_cut: set[int] = field(default_factory=set)  # more labels than the probe reads
+    heads: dict[int, StackHead] = field(default_factory=dict)  # running goroutines
 
     def feed(self, data: bytes) -> None:
-        if int.from_bytes(data[:4], "little") == sp.REC_LABELS:
+        kind = int.from_bytes(data[:4], "little")
+        if kind == sp.REC_LABELS:
             self._feed_labels(data)
+            return
+        if kind == sp.REC_HEAD:
+            _, length, goid, head_sp, head_bp = _HEAD.unpack_from(data)
+            start = _HEAD.size
+            self.heads[goid] = StackHead(head_sp, head_bp, data[start : start + length])
             return
         f = _REC.unpack_from(data)
         kind, goid, n, flags = f[0], f[2], f[14], f[15]

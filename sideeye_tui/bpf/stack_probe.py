@@ -38,9 +38,12 @@ SOURCE_THREAD = 1
 SOURCE_SYSCALL = 2
 
 REC_LABELS = 3
+REC_HEAD = 4
+HEAD = 512  # bytes of a running goroutine's stack sent with its registers
 MAX_LABELS = 8  # labels read per goroutine in the probe
 LABEL_BYTES = 64  # bytes kept of each label key and value
 LABEL_QUEUE = 65536  # goroutines with labels, read after the stack walk
+MAX_WORKERS = 8  # threads walking at once, each on its own CPU
 
 FRAMES_LAST = 1
 FRAMES_TRUNCATED = 2
@@ -115,6 +118,9 @@ def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str
 #define G_READ {g_read}
 #define GBATCH {GBATCH}
 #define WIN {WINDOW}
+#define HEAD {HEAD}
+#define MAX_WORKERS {MAX_WORKERS}
+#define QUEUE_SHARE (LABEL_QUEUE / MAX_WORKERS)
 #define MAX_LABELS {MAX_LABELS}
 #define LABEL_BYTES {LABEL_BYTES}
 #define LABEL_QUEUE {LABEL_QUEUE}
@@ -143,13 +149,24 @@ struct rec {{
     u64 pcs[CHUNK];
 }};
 
+/* The top of a running goroutine's stack with its registers: the innermost function
+   may not have set up its frame pointer yet, so the tracer finds the caller's return
+   address with the pcsp table, after resuming. */
+struct head_rec {{
+    u32 kind;
+    u32 len;
+    u64 goid;
+    u64 sp;
+    u64 bp;
+    u8 data[HEAD];
+}};
+
 struct cursor {{
     u64 armed;      /* set by the tracer while the process is paused */
     u64 tgid;
-    u64 allgs;      /* address of the allgs slice header */
+    u64 gptr;       /* allgs' backing array, read by the tracer during the pause */
     u64 gi;         /* next index into allgs */
-    u64 glen;
-    u64 gptr;
+    u64 glen;       /* end of this worker's share of allgs */
     u64 bp;         /* frame pointer of the goroutine being unwound */
     u64 lo;
     u64 hi;
@@ -165,20 +182,23 @@ struct cursor {{
     u32 depth;
     u32 in_g;
     u32 walked;     /* stacks done; labels may still be read */
+    u64 lq_base;    /* this worker's part of label_jobs */
     u64 lq_len;     /* goroutines queued for their labels */
     u64 lq_next;
     u64 gptrs[GBATCH];
     struct rec r;
     u8 gbuf[G_READ];
     u8 win[WIN + 16];
+    struct head_rec head;
 }};
 
-struct thread_regs {{
-    u64 sp;         /* the thread's SP, to tell its goroutine's stack from g0's */
-    u64 pc0;        /* innermost pc */
-    u64 pc1;        /* caller's return address, 0 if unknown */
-    u64 bp1;        /* frame pointer to go on from after pc1 (or after pc0) */
+struct thread_regs {{   /* PTRACE_GETREGS of a stopped thread */
+    u64 sp;
+    u64 pc;
+    u64 bp;
 }};
+
+
 
 struct label {{
     u32 klen;
@@ -200,7 +220,10 @@ struct label_job {{
     u64 ptr;
 }};
 
-BPF_ARRAY(cursors, struct cursor, 1);
+/* One cursor per worker thread: the tracer splits allgs between threads that run the
+   probe at the same time on different CPUs. */
+BPF_ARRAY(cursors, struct cursor, MAX_WORKERS);
+BPF_HASH(worker_of, u32, u32, 4096);
 BPF_ARRAY(label_jobs, struct label_job, LABEL_QUEUE);
 BPF_PERCPU_ARRAY(label_buf, struct labels_rec, 1);
 BPF_HASH(threads, u32, struct thread_regs, 4096);
@@ -239,7 +262,7 @@ static __always_inline void push(struct cursor *c, u64 pc) {{
 static __always_inline void start_goroutine(struct cursor *c) {{
     u64 gi = c->gi;
     u32 slot = gi % GBATCH;
-    if (slot == 0) {{
+    if (slot == 0) {{   /* the tracer starts each worker at a multiple of GBATCH */
         u64 left = c->glen - gi;
         if (left > GBATCH)
             left = GBATCH;
@@ -277,7 +300,6 @@ static __always_inline void start_goroutine(struct cursor *c) {{
     c->in_g = 1;
 
     u64 pc0 = *(u64 *)(c->gbuf + {layout.g_sched_pc});
-    u64 pc1 = 0;
     u64 bp = *(u64 *)(c->gbuf + {layout.g_sched_bp});
     u64 sp = *(u64 *)(c->gbuf + {layout.g_sched_sp});
     u64 m = *(u64 *)(c->gbuf + {layout.g_m});
@@ -289,9 +311,8 @@ static __always_inline void start_goroutine(struct cursor *c) {{
         struct thread_regs *t = threads.lookup(&tid);
         if (t && t->sp >= c->lo && t->sp < c->hi) {{
             r->source = {SOURCE_THREAD};
-            pc0 = t->pc0;
-            pc1 = t->pc1;
-            bp = t->bp1;
+            pc0 = t->pc;
+            bp = t->bp;
             sp = t->sp;
         }}
     }}
@@ -313,19 +334,29 @@ static __always_inline void start_goroutine(struct cursor *c) {{
             c->win_len = len;
     }}
     if (r->labels) {{
-        u32 qi = c->lq_len;
+        u32 qi = c->lq_base + c->lq_len;
         struct label_job *job = label_jobs.lookup(&qi);
-        if (job) {{
+        if (job && c->lq_len < QUEUE_SHARE) {{
             job->goid = r->goid;
             job->ptr = r->labels;
-            c->lq_len = qi + 1;
+            c->lq_len++;
         }}
     }}
     c->goroutines++;
     c->bp = bp;
     push(c, pc0);
-    if (pc1)
-        push(c, pc1);
+    if (r->source == {SOURCE_THREAD}) {{
+        struct head_rec *hr = &c->head;
+        hr->kind = {REC_HEAD};
+        hr->goid = r->goid;
+        hr->sp = sp;
+        hr->bp = bp;
+        u32 hl = c->win_len < HEAD ? c->win_len : HEAD;
+        hr->len = hl;
+        __builtin_memcpy(hr->data, c->win, HEAD);
+        if (records.ringbuf_output(hr, sizeof(*hr), 0))
+            c->lost++;
+    }}
 }}
 
 static __always_inline void step_frame(struct cursor *c) {{
@@ -370,23 +401,21 @@ end:
 }}
 
 int walk(struct pt_regs *ctx) {{
-    u32 zero = 0;
-    struct cursor *c = cursors.lookup(&zero);
-    if (!c || !c->armed || c->done)
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = id;
+    u32 *w = worker_of.lookup(&tid);
+    if (!w)
         return 0;
-    if ((bpf_get_current_pid_tgid() >> 32) != c->tgid)
+    u32 slot = *w;
+    struct cursor *c = cursors.lookup(&slot);
+    if (!c || !c->armed || c->done || (id >> 32) != c->tgid)
         return 0;
     if (c->walked) {{
         {finish}
         return 0;
     }}
-    if (c->invocations++ == 0) {{
+    if (c->invocations++ == 0)
         c->t_first = bpf_ktime_get_ns();
-        u64 slice[2] = {{0, 0}};
-        bpf_probe_read_user(slice, sizeof(slice), (void *)c->allgs);
-        c->gptr = slice[0];
-        c->glen = slice[1];
-    }}
     for (int i = 0; i < STEPS; i++) {{
         if (c->in_g) {{
             step_frame(c);
@@ -481,19 +510,24 @@ static __always_inline void read_labels(struct label_job *job, struct labels_rec
 
 int labels(struct pt_regs *ctx) {{
     u32 zero = 0;
-    struct cursor *c = cursors.lookup(&zero);
+    u32 tid = bpf_get_current_pid_tgid();
+    u32 *w = worker_of.lookup(&tid);
+    if (!w)
+        return 0;
+    u32 slot = *w;
+    struct cursor *c = cursors.lookup(&slot);
     struct labels_rec *L = label_buf.lookup(&zero);
     if (!c || !L || !c->armed || c->done)
         return 0;
     c->invocations++;
     for (int i = 0; i < 8; i++) {{
-        u32 qi = c->lq_next;
-        if (qi >= c->lq_len) {{
+        u32 qi = c->lq_base + c->lq_next;
+        if (c->lq_next >= c->lq_len) {{
             c->done = 1;
             c->t_done = bpf_ktime_get_ns();
             return 0;
         }}
-        c->lq_next = qi + 1;
+        c->lq_next++;
         struct label_job *job = label_jobs.lookup(&qi);
         if (!job)
             continue;

@@ -146,37 +146,47 @@ def resume(proc: PausedProcess) -> None:
     proc.threads.clear()
 
 
-def run_signal_handler(
-    proc: PausedProcess, sig: int, done: Callable[[], bool], timeout_s: float = 2.0
-) -> int:
-    """Lets one thread run the target's handler for `sig` while the others stay stopped.
+def pick_threads(proc: PausedProcess, count: int) -> list[int]:
+    """Threads to run a signal handler on: cleanly stopped ones, the main thread first."""
+    clean = [t.tid for t in proc.threads.values() if t.stopped and t.pending_signal == 0]
+    clean.sort(key=lambda tid: (tid != proc.pid, tid))
+    return clean[: max(count, 0)] or [min(proc.threads)]
 
-    Used to trigger a uprobe placed in the Go runtime's signal handler. Returns the tid
-    used. The thread is stopped again once done() says so (or the timeout passes)."""
-    candidates = [t for t in proc.threads.values() if t.stopped and t.pending_signal == 0]
-    if not candidates:
-        candidates = list(proc.threads.values())
-    thread = min(candidates, key=lambda t: t.tid != proc.pid)  # the main thread if possible
-    tid = thread.tid
-    linux.tgkill(proc.pid, tid, sig)
-    thread.stopped = False
-    linux.cont(tid)
-    # The thread now reports the signal's delivery; let it go through to the handler.
-    while True:
-        st = linux.wait(tid)
-        assert st is not None
-        if st.exited:
-            del proc.threads[tid]
-            raise ProcessError(f"pid {proc.pid} exited during the snapshot")
-        if st.event == 0 and st.stop_signal == sig:
-            linux.cont(tid, sig)
-            break
-        if st.event == 0:
-            thread.pending_signal = thread.pending_signal or st.stop_signal
+
+def run_signal_handlers(
+    proc: PausedProcess, tids: list[int], sig: int, done: Callable[[], bool], timeout_s: float = 2.0
+) -> None:
+    """Lets the given threads run the target's handler for `sig`, at once, while every
+    other thread stays stopped; stops them again once done() says so.
+
+    This is how a uprobe placed in the Go runtime's signal handler is triggered inside
+    the paused process. Go ignores a SIGURG it did not ask for (it is its own
+    preemption signal)."""
+    for tid in tids:
+        linux.tgkill(proc.pid, tid, sig)
+        proc.threads[tid].stopped = False
         linux.cont(tid)
+    for tid in tids:  # each reports the signal's delivery: let it through to the handler
+        thread = proc.threads[tid]
+        while True:
+            st = linux.wait(tid)
+            assert st is not None
+            if st.exited:
+                del proc.threads[tid]
+                raise ProcessError(f"pid {proc.pid} exited during the snapshot")
+            if st.event == 0 and st.stop_signal == sig:
+                linux.cont(tid, sig)
+                break
+            if st.event == 0:
+                thread.pending_signal = thread.pending_signal or st.stop_signal
+            linux.cont(tid)
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
-        time.sleep(0.00002)  # block, so the triggered thread can have this CPU
-    linux.interrupt(tid)
-    _wait_stopped(proc, thread, set())
-    return tid
+        time.sleep(0.00002)  # block, so the triggered threads can have this CPU
+    for tid in tids:
+        if tid in proc.threads:
+            with contextlib.suppress(OSError):
+                linux.interrupt(tid)
+    for tid in tids:
+        if tid in proc.threads:
+            _wait_stopped(proc, proc.threads[tid], set())

@@ -14,9 +14,10 @@ from ..dwarf.layout import RuntimeLayout
 from . import linux
 from .labels import read_labels
 from .raw import SOURCE_SCHED, SOURCE_SYSCALL, SOURCE_THREAD, RawGoroutine
-from .thread_start import ThreadStart
+from .running import StackHead, ThreadRegs
 
 STACK_WINDOW = 16 * 1024  # bytes of stack read at once above the starting SP
+HEAD = 512  # bytes of a running goroutine's stack kept to mend its frames (as the probe)
 
 
 @dataclass
@@ -40,11 +41,12 @@ class PtraceWalker:
     def read(self, addr: int, size: int) -> bytes:
         return linux.read_memory(self.pid, addr, size)
 
-    def walk(self, threads: dict[int, ThreadStart]) -> list[RawGoroutine]:
+    def walk(self, threads: dict[int, ThreadRegs]) -> tuple[list[RawGoroutine], dict[int, StackHead]]:
+        """The goroutines, and the stack heads of those running on a thread."""
         lay = self.layout
         gptr, glen = struct.unpack("<QQ", self.read(lay.allgs_addr, 16))
         if glen == 0:
-            return []
+            return [], {}
         gaddrs = struct.unpack(f"<{glen}Q", self.read(gptr, 8 * glen))
         gsize = lay.g_size
         gbufs = linux.read_many(self.pid, [(g, gsize) for g in gaddrs])
@@ -73,9 +75,13 @@ class PtraceWalker:
             ],
         )
         out = []
+        heads: dict[int, StackHead] = {}
         for (gbuf, status, start), window in zip(live, windows, strict=True):
-            out.append(self._finish(gbuf, status, start, window or b""))
-        return out
+            g = self._finish(gbuf, status, start, window or b"")
+            if start.source == SOURCE_THREAD:
+                heads[g.goid] = StackHead(start.sp, start.bp, (window or b"")[:HEAD])
+            out.append(g)
+        return out, heads
 
     def _start(
         self,
@@ -83,7 +89,7 @@ class PtraceWalker:
         status: int,
         running: int,
         syscall: int,
-        threads: dict[int, ThreadStart],
+        threads: dict[int, ThreadRegs],
     ) -> _Start:
         lay = self.layout
         lo, hi = _u64(gbuf, lay.g_stack_lo), _u64(gbuf, lay.g_stack_hi)
@@ -95,8 +101,7 @@ class PtraceWalker:
                 procid = 0
             t = threads.get(procid)
             if t is not None and lo <= t.sp < hi:
-                pcs = [t.pc0] + ([t.pc1] if t.pc1 else [])
-                return _Start(SOURCE_THREAD, pcs, t.bp1, t.sp)
+                return _Start(SOURCE_THREAD, [t.pc], t.bp, t.sp)
         if status == syscall:
             bp = _u64(gbuf, lay.g_syscallbp) if lay.g_syscallbp is not None else 0
             return _Start(

@@ -9,6 +9,7 @@ Only the middle part runs while the target is stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import struct
@@ -24,30 +25,37 @@ from ..model import ProcessSnapshot, Snapshot
 from . import linux, pause
 from .decode import decode
 from .ptrace_walk import PtraceWalker
-from .raw import RawGoroutine, RawProcess
-from .thread_start import ThreadStart, thread_start
+from .raw import SOURCE_THREAD, RawGoroutine, RawProcess
+from .running import StackHead, ThreadRegs, mend_running_frames
 
 if TYPE_CHECKING:
     from ..bpf.loader import StackProbe
 
 MAX_DEPTH = 1024
+WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
 BACKENDS = ("ebpf", "ptrace")
 
 Progress = Callable[[str], None]
 
 
-def _thread_starts(binary: GoBinary, paused: pause.PausedProcess) -> list[ThreadStart]:
+def _thread_regs(paused: pause.PausedProcess) -> list[ThreadRegs]:
+    return [
+        ThreadRegs(t.tid, t.regs.rip, t.regs.rsp, t.regs.rbp)
+        for t in paused.threads.values()
+        if t.regs is not None
+    ]
+
+
+def _mend(
+    binary: GoBinary, goroutines: list[RawGoroutine], heads: dict[int, StackHead]
+) -> list[RawGoroutine]:
+    """Adds the frame a running goroutine's innermost function may hide (see running.py)."""
     out = []
-    for t in paused.threads.values():
-        if t.regs is None:
-            continue
-        r = t.regs
-        out.append(
-            thread_start(
-                binary, t.tid, r.rip, r.rsp, r.rbp,
-                lambda a, n: linux.read_memory(paused.pid, a, n),
-            )
-        )
+    for g in goroutines:
+        head = heads.get(g.goid)
+        if head is not None and g.source == SOURCE_THREAD:
+            g = dataclasses.replace(g, pcs=mend_running_frames(binary, g.pcs, head))
+        out.append(g)
     return out
 
 
@@ -61,12 +69,12 @@ def _capture_ptrace_paused(pid: int, binary: GoBinary, walker: PtraceWalker) -> 
     paused = pause.pause(pid)
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        starts = _thread_starts(binary, paused)
         raw.now_ns = time.monotonic_ns()
-        raw.goroutines = walker.walk({t.tid: t for t in starts})
+        goroutines, heads = walker.walk({t.tid: t for t in _thread_regs(paused)})
     finally:
         pause.resume(paused)
     raw.pause_ns = paused.pause_ns
+    raw.goroutines = _mend(binary, goroutines, heads)
     return raw
 
 
@@ -75,10 +83,14 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        probe.arm(pid, binary.layout.allgs_addr, _thread_starts(binary, paused))
+        gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, binary.layout.allgs_addr, 16))
+        # Large processes are walked by several threads at once, one per CPU.
+        want = min(probe.max_workers, max(1, glen // WORKER_SHARE))
+        workers = pause.pick_threads(paused, want)
+        probe.arm(pid, gptr, glen, _thread_regs(paused), workers)
         raw.now_ns = time.monotonic_ns()
         while not probe.done() and triggers < 16:
-            pause.run_signal_handler(paused, linux.SIGURG, probe.done)
+            pause.run_signal_handlers(paused, workers, linux.SIGURG, probe.done)
             triggers += 1
         probe.disarm()
     finally:
@@ -109,10 +121,11 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
             decoder.feed(rec)
     finally:
         probe.close()
-    if not stats.done:
+    if not all(c.done for c in stats):
         raw.notes.append("the probe did not finish walking the goroutines")
-    if stats.lost:
-        raw.notes.append(f"{stats.lost} records were lost (ring buffer full)")
+    lost = sum(c.lost for c in stats)
+    if lost:
+        raw.notes.append(f"{lost} records were lost (ring buffer full)")
     if triggers > 1:
         raw.notes.append(f"the walk needed {triggers} triggers")
     if decoder.labels_cut:
@@ -120,7 +133,7 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
             f"{len(decoder.labels_cut)} goroutines have more labels than the probe reads "
             f"({stack_probe.MAX_LABELS})"
         )
-    raw.goroutines = decoder.goroutines()
+    raw.goroutines = _mend(binary, decoder.goroutines(), decoder.heads)
     return raw
 
 
@@ -217,10 +230,12 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
             with pause.realtime():
                 paused = pause.pause(pid)
                 try:
-                    starts = _thread_starts(binary, paused)
-                    by_ptrace = walker.walk({t.tid: t for t in starts})
-                    probe.arm(pid, layout.allgs_addr, starts)
-                    pause.run_signal_handler(paused, linux.SIGURG, probe.done)
+                    regs = _thread_regs(paused)
+                    by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
+                    gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, layout.allgs_addr, 16))
+                    workers = pause.pick_threads(paused, 2)
+                    probe.arm(pid, gptr, glen, regs, workers)
+                    pause.run_signal_handlers(paused, workers, linux.SIGURG, probe.done)
                     probe.disarm()
                 finally:
                     pause.resume(paused)
@@ -228,7 +243,8 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
             decoder = RecordDecoder()
             for rec in probe.drain():
                 decoder.feed(rec)
-            by_ebpf = decoder.goroutines()
+            by_ebpf = _mend(binary, decoder.goroutines(), decoder.heads)
+            by_ptrace = _mend(binary, by_ptrace, ptrace_heads)
         finally:
             probe.close()
     finally:
