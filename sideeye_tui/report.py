@@ -48,7 +48,7 @@ class ProcessReport:
     threads: int | None
     backend: str | None
     goroutine_count: int
-    error: str | None
+    error: str | None  # why it was not captured, or a caveat about what was
     by_status: tuple[tuple[str, int], ...]  # most common first
     bucket_count: int  # all buckets, shown or not
     buckets: tuple[Bucket, ...]  # the largest, largest first
@@ -263,9 +263,13 @@ def _process_lines(p: ProcessReport) -> list[str]:
     if p.build_id:
         about.append(f"build id {p.build_id}")
     lines.append("  " + SEP.join(about))
-    if p.error is not None:
+    # A process that failed has no pause and no goroutine; one captured with a caveat
+    # (lost records, a walk left unfinished) has both, and the caveat in error too.
+    if p.error is not None and p.pause_ns is None and p.goroutine_count == 0:
         lines.append(f"  not captured: {p.error}")
         return lines
+    if p.error is not None:
+        lines.append(f"  warning: {p.error}")
     capture = []
     if p.pause_ns is not None:
         capture.append(f"paused {p.pause_ns / 1e6:.2f} ms")

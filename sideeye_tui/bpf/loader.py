@@ -19,6 +19,8 @@ from ..errors import CaptureError
 from . import stack_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
+WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
+MAX_COPIES = 256
 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
 _bcc: Any = None
@@ -59,15 +61,17 @@ class StackProbe:
     def __init__(self, binary: GoBinary, pid: int, expected_goroutines: int, max_depth: int):
         bcc = _load_bcc()
         layout = binary.layout
-        est_steps = max(expected_goroutines, 1000) * 24  # generous: header + frames each
+        # Enough tail-call chains that one trigger walks everything: about 16 steps a
+        # goroutine (a step unwinds one frame), split between the walking threads.
+        self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS)
+        est_steps = max(expected_goroutines, 1000) * 20 // self.workers_for(expected_goroutines)
         base = stack_probe.ProbeLimits(max_depth=max_depth)
         per_copy = base.steps * (base.tail_calls + 1)
-        copies = min(64, max(2, -(-est_steps // per_copy)))
+        copies = min(MAX_COPIES, max(2, -(-est_steps // per_copy)))
         self.limits = stack_probe.ProbeLimits(
             max_depth=max_depth, copies=copies, ringbuf_pages=_ringbuf_pages(expected_goroutines)
         )
         entry = binary.function_entry(TRIGGER_FUNCTION)
-        self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS)
         if entry is None:
             raise CaptureError(f"{binary.path}: no {TRIGGER_FUNCTION} to trigger the probe")
         self.pid = pid
@@ -102,6 +106,7 @@ class StackProbe:
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
         self._workers = 0
+        self.copies = copies
         self._lookup: Callable[..., int] = bcc.lib.bpf_lookup_elem
         self._map_fd = self._cursors.map_fd
 
@@ -147,8 +152,16 @@ class StackProbe:
             out.append(leaf)
         return out
 
+    def workers_for(self, goroutines: int) -> int:
+        return max(1, min(self.max_workers, goroutines // WORKER_SHARE))
+
     def done(self) -> bool:
         return all(c.done for c in self.poll())
+
+    def finished_trigger(self, triggers: int) -> bool:
+        """Every worker is done, or has spent all its copies' chains for this trigger."""
+        want = self.limits.copies * triggers
+        return all(c.done or c.chains_ended >= want for c in self.poll())
 
     def disarm(self) -> None:
         for slot, cur in enumerate(self.poll()):

@@ -177,6 +177,7 @@ struct cursor {{
     u64 lost;       /* records the ring buffer refused */
     u64 t_first;    /* bpf_ktime_get_ns() at the first invocation */
     u64 t_done;     /* ... when the walk finished */
+    u64 chains_ended;   /* copies whose tail-call budget ran out before the end */
     u64 win_base;   /* the stack window: a copy of [win_base, win_base + win_len) */
     u32 win_len;
     u32 depth;
@@ -428,6 +429,7 @@ int walk(struct pt_regs *ctx) {{
         }}
     }}
     chain.call(ctx, 0);
+    c->chains_ended++;   /* reached only when this copy's tail-call budget is spent */
     return 0;
 }}
 {labels_program(layout)}
@@ -536,6 +538,7 @@ int labels(struct pt_regs *ctx) {{
             c->lost++;
     }}
     chain.call(ctx, 1);
+    c->chains_ended++;
     return 0;
 }}
 """

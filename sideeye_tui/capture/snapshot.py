@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..bpf.loader import StackProbe
 
 MAX_DEPTH = 1024
-WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
+MAX_TRIGGERS = 8  # a trigger walks ~10^6 frames a thread; more is a runaway
 BACKENDS = ("ebpf", "ptrace")
 
 Progress = Callable[[str], None]
@@ -85,13 +85,14 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
         raw = RawProcess(pid, threads=len(paused.threads))
         gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, binary.layout.allgs_addr, 16))
         # Large processes are walked by several threads at once, one per CPU.
-        want = min(probe.max_workers, max(1, glen // WORKER_SHARE))
-        workers = pause.pick_threads(paused, want)
+        workers = pause.pick_threads(paused, probe.workers_for(glen))
         probe.arm(pid, gptr, glen, _thread_regs(paused), workers)
         raw.now_ns = time.monotonic_ns()
-        while not probe.done() and triggers < 16:
-            pause.run_signal_handlers(paused, workers, linux.SIGURG, probe.done)
+        while not probe.done() and triggers < MAX_TRIGGERS:
             triggers += 1
+            pause.run_signal_handlers(
+                paused, workers, linux.SIGURG, lambda n=triggers: probe.finished_trigger(n)
+            )
         probe.disarm()
     finally:
         pause.resume(paused)
@@ -170,7 +171,15 @@ def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
             goroutines=goroutines,
             error="; ".join(raw.notes) or None,
         )
-    except SideEyeError as e:
+    except Exception as e:  # noqa: BLE001 - one process's failure must not lose the others
+        if isinstance(e, SideEyeError):
+            message = str(e)
+        elif isinstance(e, OSError) and not os.path.exists(f"/proc/{pid}"):
+            message = f"pid {pid} exited during the snapshot"
+        elif isinstance(e, OSError):
+            message = f"pid {pid}: {e.strerror or e}"
+        else:
+            message = f"internal error: {type(e).__name__}: {e}"
         return ProcessSnapshot(
             pid=pid,
             exe=exe,
@@ -179,7 +188,7 @@ def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
             main_module=binary.main_module if binary else None,
             pause_ns=None,
             backend=backend,
-            error=str(e),
+            error=message,
         )
     finally:
         if binary is not None:
@@ -235,7 +244,9 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                     gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, layout.allgs_addr, 16))
                     workers = pause.pick_threads(paused, 2)
                     probe.arm(pid, gptr, glen, regs, workers)
-                    pause.run_signal_handlers(paused, workers, linux.SIGURG, probe.done)
+                    pause.run_signal_handlers(
+                        paused, workers, linux.SIGURG, lambda: probe.finished_trigger(1)
+                    )
                     probe.disarm()
                 finally:
                     pause.resume(paused)
