@@ -10,6 +10,7 @@ Only the middle part runs while the target is stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 import struct
@@ -91,7 +92,7 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
         while not probe.done() and triggers < MAX_TRIGGERS:
             triggers += 1
             pause.run_signal_handlers(
-                paused, workers, linux.SIGURG, lambda n=triggers: probe.finished_trigger(n)
+                paused, workers, linux.SIGURG, functools.partial(probe.finished_trigger, triggers)
             )
         probe.disarm()
     finally:
