@@ -45,11 +45,28 @@ def _task_ids(pid: int) -> set[int]:
         raise ProcessError(f"pid {pid} exited") from None
 
 
+STOP_TIMEOUT_S = 1.0  # a thread in uninterruptible sleep may not stop; we won't wait forever
+
+
+def _wait(proc: PausedProcess, tid: int, timeout_s: float = STOP_TIMEOUT_S) -> linux.WaitStatus:
+    """waitpid for one thread, but never longer than timeout_s (then ProcessError)."""
+    st = linux.wait(tid, nohang=True)
+    deadline = time.monotonic() + timeout_s
+    while st is None:
+        if time.monotonic() > deadline:
+            raise ProcessError(
+                f"pid {proc.pid}: thread {tid} did not stop within {timeout_s:.0f} s "
+                "(uninterruptible sleep?); the process was left running"
+            )
+        time.sleep(0.00001)
+        st = linux.wait(tid, nohang=True)
+    return st
+
+
 def _wait_stopped(proc: PausedProcess, thread: PausedThread, new_tids: set[int]) -> None:
     """Waits until the thread sits in a ptrace-stop; records what kind of stop it is."""
     while not thread.stopped:
-        st = linux.wait(thread.tid)
-        assert st is not None
+        st = _wait(proc, thread.tid)
         if st.exited:
             del proc.threads[thread.tid]
             return
@@ -138,7 +155,9 @@ def resume(proc: PausedProcess) -> None:
             try:
                 linux.interrupt(thread.tid)
                 _wait_stopped(proc, thread, set())
-            except OSError:
+            except (OSError, ProcessError):
+                # Not stopped yet: the kernel detaches it when the tracer thread exits,
+                # which is why every capture runs in a thread of its own.
                 continue
         with contextlib.suppress(OSError):  # exited meanwhile
             linux.detach(thread.tid, thread.pending_signal)
@@ -169,8 +188,7 @@ def run_signal_handlers(
     for tid in tids:  # each reports the signal's delivery: let it through to the handler
         thread = proc.threads[tid]
         while True:
-            st = linux.wait(tid)
-            assert st is not None
+            st = _wait(proc, tid)
             if st.exited:
                 del proc.threads[tid]
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")

@@ -140,7 +140,20 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
 
 
 def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
-    """One process's part of a snapshot; failures land in .error, never raise."""
+    """One process's part of a snapshot; failures land in .error, never raise.
+
+    Runs in a thread of its own: ptrace ties a tracee to the tracing thread, and a
+    thread's exit detaches whatever it still holds, so nothing stays stopped."""
+    result: list[ProcessSnapshot] = []
+    worker = threading.Thread(
+        target=lambda: result.append(_capture_process(pid, backend)), name=f"capture-{pid}"
+    )
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
     exe = ""
     binary: GoBinary | None = None
     try:
@@ -204,7 +217,7 @@ def take_snapshot(
     results: dict[int, ProcessSnapshot] = {}
 
     def run(pid: int) -> None:
-        results[pid] = capture_process(pid, backend)
+        results[pid] = _capture_process(pid, backend)
         if progress:
             progress(f"pid {pid} captured")
 
