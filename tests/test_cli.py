@@ -299,14 +299,14 @@ def test_python_dash_m_help() -> None:
 
 @pytest.fixture(scope="module")
 def snapfixture_binary() -> Path:
-    from go.build import SNAPFIXTURE, build_go
+    from tests.go.build import SNAPFIXTURE, build_go
 
     return build_go(SNAPFIXTURE, toolchain=None, stripped=False)
 
 
 @pytest.mark.go
 def test_ps_lists_a_go_program(snapfixture_binary: Path) -> None:
-    from go.build import start_fixture
+    from tests.go.build import start_fixture
 
     with start_fixture(snapfixture_binary, "-park", "10", "-lifetime", "2m") as fx:
         found = {p.pid: p for p in procs.list_go_processes()}
@@ -328,7 +328,7 @@ def test_ps_lists_a_go_program(snapfixture_binary: Path) -> None:
 @pytest.mark.go
 @pytest.mark.slow
 def test_snapshot_of_a_go_program(snapfixture_binary: Path, tmp_path: Path) -> None:
-    from go.build import start_fixture
+    from tests.go.build import start_fixture
 
     out = tmp_path / "s.duckdb"
     with start_fixture(snapfixture_binary, "-park", "100", "-lifetime", "2m") as fx:

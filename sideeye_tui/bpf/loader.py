@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..capture.running import ThreadRegs
 from ..dwarf.binary import GoBinary
 from ..errors import CaptureError
+from ..rawdata import ThreadRegs
 from . import stack_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..capture.raw import RawGoroutine
-from ..capture.running import StackHead
+from ..rawdata import RawGoroutine, StackHead
 from . import stack_probe as sp
 
 _LABELS_HEAD = struct.Struct("<IIQQ")

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..rawdata import not_goroutines
+
 if TYPE_CHECKING:
     from ..dwarf.layout import RuntimeLayout
 
@@ -98,8 +100,7 @@ def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str
         finish = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
     status_running = _status_code(layout, "running")
     status_syscall = _status_code(layout, "syscall")
-    status_dead = _status_code(layout, "dead")
-    status_idle = _status_code(layout, "idle")
+    skip = " || ".join(f"status == {code}" for code in not_goroutines(layout.status_names)) or "0"
     g_read = _g_read_size(layout)
     syscallbp = (
         f"*(u64 *)(c->gbuf + {layout.g_syscallbp})" if layout.g_syscallbp is not None else "0"
@@ -275,7 +276,7 @@ static __always_inline void start_goroutine(struct cursor *c) {{
     if (g == 0 || bpf_probe_read_user(c->gbuf, G_READ, (void *)g))
         return;
     u32 status = *(u32 *)(c->gbuf + {layout.g_atomicstatus}) & ~0x1000;
-    if (status == {status_dead} || status == {status_idle})
+    if ({skip})
         return;
     struct rec *r = &c->r;
     r->kind = {REC_GOROUTINE};

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..dwarf.binary import GoBinary
 from ..model import Frame, Goroutine
-from .raw import SOURCE_NAMES, RawGoroutine
+from ..rawdata import SOURCE_NAMES, RawGoroutine
 
 
 def _frames(binary: GoBinary, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
@@ -25,7 +25,11 @@ def decode(binary: GoBinary, raw: RawGoroutine, now_ns: int) -> Goroutine:
     wait_seconds = None
     if raw.wait_since > 0 and now_ns > raw.wait_since and status in ("waiting", "syscall"):
         wait_seconds = (now_ns - raw.wait_since) / 1e9
-    created_by = binary.symbolize(raw.gopc, return_address=True)[0].function if raw.gopc else None
+    # Like the runtime's tracebacks, no creator for the main goroutine (its gopc is in
+    # the runtime's start-up code).
+    created_by = None
+    if raw.gopc and raw.goid != 1:
+        created_by = binary.symbolize(raw.gopc, return_address=True)[0].function
     start = binary.function_name(raw.startpc) if raw.startpc else None
     return Goroutine(
         goid=raw.goid,

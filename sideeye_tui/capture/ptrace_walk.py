@@ -11,10 +11,17 @@ import struct
 from dataclasses import dataclass
 
 from ..dwarf.layout import RuntimeLayout
+from ..rawdata import (
+    SOURCE_SCHED,
+    SOURCE_SYSCALL,
+    SOURCE_THREAD,
+    RawGoroutine,
+    StackHead,
+    ThreadRegs,
+    not_goroutines,
+)
 from . import linux
 from .labels import read_labels
-from .raw import SOURCE_SCHED, SOURCE_SYSCALL, SOURCE_THREAD, RawGoroutine
-from .running import StackHead, ThreadRegs
 
 STACK_WINDOW = 16 * 1024  # bytes of stack read at once above the starting SP
 HEAD = 512  # bytes of a running goroutine's stack kept to mend its frames (as the probe)
@@ -50,8 +57,7 @@ class PtraceWalker:
         gaddrs = struct.unpack(f"<{glen}Q", self.read(gptr, 8 * glen))
         gsize = lay.g_size
         gbufs = linux.read_many(self.pid, [(g, gsize) for g in gaddrs])
-        status_dead = _status(lay, "dead")
-        status_idle = _status(lay, "idle")
+        skip = not_goroutines(lay.status_names)
         running = _status(lay, "running")
         syscall = _status(lay, "syscall")
 
@@ -61,7 +67,7 @@ class PtraceWalker:
                 continue
             status = int.from_bytes(gbuf[lay.g_atomicstatus : lay.g_atomicstatus + 4], "little")
             status &= ~0x1000
-            if status in (status_dead, status_idle):
+            if status in skip:
                 continue
             live.append((gbuf, status, self._start(gbuf, status, running, syscall, threads)))
 

@@ -11,29 +11,13 @@ taken in the pause. This runs after resuming: no table lookups while the target 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from ..rawdata import StackHead
 
 
 class _SpDeltas(Protocol):
     def sp_delta(self, pc: int) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class ThreadRegs:
-    tid: int
-    pc: int
-    sp: int
-    bp: int
-
-
-@dataclass(frozen=True)
-class StackHead:
-    """A running goroutine's registers and the first bytes of its stack from SP."""
-
-    sp: int
-    bp: int
-    data: bytes
 
 
 def mend_running_frames(binary: _SpDeltas, pcs: tuple[int, ...], head: StackHead) -> tuple[int, ...]:

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 from ..dwarf.binary import GoBinary
 from ..errors import SideEyeError
 from ..model import ProcessSnapshot, Snapshot
+from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from . import linux, pause
 from .decode import decode
 from .ptrace_walk import PtraceWalker
-from .raw import SOURCE_THREAD, RawGoroutine, RawProcess
-from .running import StackHead, ThreadRegs, mend_running_frames
+from .running import mend_running_frames
 
 if TYPE_CHECKING:
     from ..bpf.loader import StackProbe

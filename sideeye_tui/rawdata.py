@@ -1,7 +1,8 @@
 """What a backend reads from a paused process, before symbolization.
 
-Both backends (the eBPF probe and the ptrace reader) produce these, so decoding,
-symbolizing and storing never know which one ran.
+Both backends (the eBPF probe in bpf/ and the ptrace reader in capture/) produce
+these, so decoding, symbolizing and storing never know which one ran. It sits below
+both, at the package root.
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ SOURCE_THREAD = 1  # the registers of the thread running it
 SOURCE_SYSCALL = 2  # g.syscallpc/sp/bp: in a syscall, its thread not on its stack
 
 SOURCE_NAMES = {SOURCE_SCHED: "sched", SOURCE_THREAD: "thread", SOURCE_SYSCALL: "syscall"}
+
+
+def not_goroutines(status_names: dict[int, str]) -> tuple[int, ...]:
+    """Status codes of g's that are no goroutine a user has: never started, or dead
+    and kept for reuse (_Gdead, and Go 1.26's _Gdeadextra for cgo's extra Ms)."""
+    return tuple(
+        sorted(code for code, name in status_names.items() if name == "idle" or name.startswith("dead"))
+    )
 
 
 @dataclass(frozen=True)
@@ -40,3 +49,20 @@ class RawProcess:
     pause_ns: int = 0
     now_ns: int = 0  # CLOCK_MONOTONIC during the pause, to age wait_since
     notes: list[str] = field(default_factory=list)  # things the user should know
+
+
+@dataclass(frozen=True)
+class ThreadRegs:
+    tid: int
+    pc: int
+    sp: int
+    bp: int
+
+
+@dataclass(frozen=True)
+class StackHead:
+    """A running goroutine's registers and the first bytes of its stack from SP."""
+
+    sp: int
+    bp: int
+    data: bytes
