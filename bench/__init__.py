@@ -1,0 +1,86 @@
+"""Speed benchmarks of sideeye-tui: pause length (bench.pause), binary analysis (bench.analysis).
+
+Run from the project root with the project's virtualenv, as root:
+
+    .venv/bin/python -m bench.pause --goroutines 1000,10000,100000
+    .venv/bin/python -m bench.analysis
+
+See bench/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = BENCH_DIR.parent
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def maximum(values: Sequence[float]) -> float | None:
+    return max(values) if values else None
+
+
+def fmt_ms(ns: float | None) -> str:
+    """Nanoseconds as milliseconds, 2 decimals ("-" when unknown)."""
+    return "-" if ns is None else f"{ns / 1e6:.2f}"
+
+
+def nproc() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 0
+
+
+def loadavg() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "?"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def machine_lines() -> list[str]:
+    """Markdown bullet lines describing this machine (CPU count, model, kernel, Python)."""
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return [
+        f"- machine: nproc {nproc()} ({model}), kernel {platform.release()}, "
+        f"Python {platform.python_version()}",
+    ]
+
+
+def git_revision() -> str:
+    """`git describe`-like identity of the working tree (read only; never changes it)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        rev = out.stdout.strip() or "?"
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "status", "--porcelain", "--", "sideeye_tui"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return rev + (" (sideeye_tui/ modified)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
