@@ -11,6 +11,7 @@ import ctypes as ct
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..dwarf.binary import GoBinary
@@ -20,7 +21,7 @@ from . import stack_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
-MAX_COPIES = 256
+MAX_COPIES = 32  # uprobes on the trigger, each with a tail-call chain of its own
 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
 _bcc: Any = None
@@ -169,10 +170,17 @@ class StackProbe:
             self._cursors[ct.c_int(slot)] = cur
 
     def detach(self) -> None:
-        """Removes the uprobes (the program stays loaded until close)."""
-        for fd in self._fds:
-            os.close(fd)
-        self._fds.clear()
+        """Removes the uprobes (the program stays loaded until close).
+
+        Each removal waits for an RCU grace period (~0.1 s); closing them all at once
+        lets them share one."""
+        fds, self._fds = self._fds, []
+        if len(fds) <= 1:
+            for fd in fds:
+                os.close(fd)
+            return
+        with ThreadPoolExecutor(max_workers=len(fds)) as pool:
+            list(pool.map(os.close, fds))
 
     def drain(self) -> list[bytes]:
         self.bpf.ring_buffer_consume()

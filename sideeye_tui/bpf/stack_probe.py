@@ -55,7 +55,7 @@ FRAMES_BAD_FP = 4
 @dataclass(frozen=True)
 class ProbeLimits:
     max_depth: int = 1024  # frames kept per goroutine; deeper stacks are marked truncated
-    steps: int = 96  # steps per program invocation (the verifier bounds this)
+    steps: int = 512  # steps per program invocation (the verifier refuses 640)
     tail_calls: int = 32  # invocations chained by tail calls after the first
     copies: int = 8  # programs attached to the uprobe, each with its own tail-call chain
     ringbuf_pages: int = 8192  # 32 MiB of records

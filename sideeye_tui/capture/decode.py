@@ -1,46 +1,75 @@
-"""From raw goroutines to the model: names for codes, symbols for pcs."""
+"""From raw goroutines to the model: names for codes, symbols for pcs.
+
+Thousands of goroutines share a handful of stacks, so symbolization is memoized per
+stack and per pc: a 100,000-goroutine snapshot costs a few distinct lookups, not a
+million.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from ..dwarf.binary import GoBinary
 from ..model import Frame, Goroutine
 from ..rawdata import SOURCE_NAMES, RawGoroutine
 
 
-def _frames(binary: GoBinary, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
-    out: list[Frame] = []
-    for i, pc in enumerate(pcs):
-        out.extend(binary.symbolize(pc, return_address=i > 0))
-    return tuple(out)
+@dataclass
+class Decoder:
+    binary: GoBinary
+    now_ns: int
+    _stacks: dict[tuple[int, ...], tuple[Frame, ...]] = field(default_factory=dict)
+    _pcs: dict[tuple[int, bool], tuple[Frame, ...]] = field(default_factory=dict)
+    _names: dict[int, str | None] = field(default_factory=dict)
 
+    def _symbolize(self, pc: int, return_address: bool) -> tuple[Frame, ...]:
+        key = (pc, return_address)
+        frames = self._pcs.get(key)
+        if frames is None:
+            frames = self._pcs[key] = self.binary.symbolize(pc, return_address)
+        return frames
 
-def decode(binary: GoBinary, raw: RawGoroutine, now_ns: int) -> Goroutine:
-    lay = binary.layout
-    status = lay.status_names.get(raw.status, f"status{raw.status}")
-    reason: str | None = None
-    if raw.wait_reason and raw.wait_reason < len(lay.wait_reasons):
-        reason = lay.wait_reasons[raw.wait_reason] or None
-    elif raw.wait_reason:
-        reason = f"waitReason{raw.wait_reason}"
-    wait_seconds = None
-    if raw.wait_since > 0 and now_ns > raw.wait_since and status in ("waiting", "syscall"):
-        wait_seconds = (now_ns - raw.wait_since) / 1e9
-    # Like the runtime's tracebacks, no creator for the main goroutine (its gopc is in
-    # the runtime's start-up code).
-    created_by = None
-    if raw.gopc and raw.goid != 1:
-        created_by = binary.symbolize(raw.gopc, return_address=True)[0].function
-    start = binary.function_name(raw.startpc) if raw.startpc else None
-    return Goroutine(
-        goid=raw.goid,
-        status=status,
-        wait_reason=reason if status == "waiting" else None,
-        wait_seconds=wait_seconds,
-        created_by=created_by,
-        created_by_goid=raw.parent_goid or None,
-        start_function=start,
-        labels=raw.labels,
-        frames=_frames(binary, raw.pcs),
-        truncated=raw.truncated,
-        unwound_from=SOURCE_NAMES.get(raw.source, "?"),
-    )
+    def frames(self, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
+        stack = self._stacks.get(pcs)
+        if stack is None:
+            out: list[Frame] = []
+            for i, pc in enumerate(pcs):
+                out.extend(self._symbolize(pc, i > 0))
+            stack = self._stacks[pcs] = tuple(out)
+        return stack
+
+    def _function(self, pc: int) -> str | None:
+        if pc not in self._names:
+            self._names[pc] = self.binary.function_name(pc)
+        return self._names[pc]
+
+    def decode(self, raw: RawGoroutine) -> Goroutine:
+        lay = self.binary.layout
+        status = lay.status_names.get(raw.status, f"status{raw.status}")
+        reason: str | None = None
+        if status == "waiting" and raw.wait_reason:
+            if raw.wait_reason < len(lay.wait_reasons):
+                reason = lay.wait_reasons[raw.wait_reason] or None
+            else:
+                reason = f"waitReason{raw.wait_reason}"
+        wait_seconds = None
+        if raw.wait_since > 0 and self.now_ns > raw.wait_since and status in ("waiting", "syscall"):
+            wait_seconds = (self.now_ns - raw.wait_since) / 1e9
+        # Like the runtime's tracebacks, no creator for the main goroutine (its gopc is
+        # in the runtime's start-up code).
+        created_by = None
+        if raw.gopc and raw.goid != 1:
+            created_by = self._symbolize(raw.gopc, True)[0].function
+        return Goroutine(
+            goid=raw.goid,
+            status=status,
+            wait_reason=reason,
+            wait_seconds=wait_seconds,
+            created_by=created_by,
+            created_by_goid=raw.parent_goid or None,
+            start_function=self._function(raw.startpc) if raw.startpc else None,
+            labels=raw.labels,
+            frames=self.frames(raw.pcs),
+            truncated=raw.truncated,
+            unwound_from=SOURCE_NAMES.get(raw.source, "?"),
+        )

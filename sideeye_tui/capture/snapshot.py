@@ -25,7 +25,7 @@ from ..errors import SideEyeError
 from ..model import ProcessSnapshot, Snapshot
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from . import linux, pause
-from .decode import decode
+from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_running_frames
 
@@ -171,7 +171,8 @@ def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
             raw = _capture_ebpf(pid, binary)
         else:
             raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-        goroutines = tuple(decode(binary, g, raw.now_ns) for g in raw.goroutines)
+        decoder = Decoder(binary, raw.now_ns)
+        goroutines = tuple(decoder.decode(g) for g in raw.goroutines)
         binary.save_cache()
         return ProcessSnapshot(
             pid=pid,
