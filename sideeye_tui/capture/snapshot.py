@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 MAX_DEPTH = 1024
 MAX_TRIGGERS = 8  # a trigger walks ~10^6 frames a thread; more is a runaway
+WALK_BUDGET_S = 1.0  # never hold a process longer than this: resume, keep what was read
 BACKENDS = ("ebpf", "ptrace")
 
 Progress = Callable[[str], None]
@@ -89,10 +90,15 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
         workers = pause.pick_threads(paused, probe.workers_for(glen))
         probe.arm(pid, gptr, glen, _thread_regs(paused), workers)
         raw.now_ns = time.monotonic_ns()
-        while not probe.done() and triggers < MAX_TRIGGERS:
+        deadline = time.monotonic() + WALK_BUDGET_S
+        while not probe.done() and triggers < MAX_TRIGGERS and time.monotonic() < deadline:
             triggers += 1
             pause.run_signal_handlers(
-                paused, workers, linux.SIGURG, functools.partial(probe.finished_trigger, triggers)
+                paused,
+                workers,
+                linux.SIGURG,
+                functools.partial(probe.finished_trigger, triggers),
+                timeout_s=max(0.01, deadline - time.monotonic()),
             )
         probe.disarm()
     finally:
