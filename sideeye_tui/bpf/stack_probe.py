@@ -240,7 +240,7 @@ static __always_inline void flush(struct cursor *c, u32 last) {{
     if (last)
         r->flags |= {FRAMES_LAST};
     u64 size = sizeof(*r) - sizeof(r->pcs) + n * sizeof(u64);
-    if (records.ringbuf_output(r, size & 0x3ff, 0))
+    if (records.ringbuf_output(r, size & 0x3ff, BPF_RB_NO_WAKEUP))
         c->lost++;
     r->kind = {REC_FRAMES};
     r->depth += n;
@@ -356,7 +356,7 @@ static __always_inline void start_goroutine(struct cursor *c) {{
         u32 hl = c->win_len < HEAD ? c->win_len : HEAD;
         hr->len = hl;
         __builtin_memcpy(hr->data, c->win, HEAD);
-        if (records.ringbuf_output(hr, sizeof(*hr), 0))
+        if (records.ringbuf_output(hr, sizeof(*hr), BPF_RB_NO_WAKEUP))
             c->lost++;
     }}
 }}
@@ -535,7 +535,7 @@ int labels(struct pt_regs *ctx) {{
         if (!job)
             continue;
         read_labels(job, L);
-        if (records.ringbuf_output(L, sizeof(*L), 0))
+        if (records.ringbuf_output(L, sizeof(*L), BPF_RB_NO_WAKEUP))
             c->lost++;
     }}
     chain.call(ctx, 1);
