@@ -203,3 +203,14 @@ def check_target(pid: int) -> GoProcess:
     if info.error is not None:
         raise ProcessError(f"pid {pid} ({_command(pid)}): {info.error}")
     return _go_process(pid, exe, info)
+
+
+def process_alive(pid: int) -> bool:
+    """False once the process is gone or a zombie (its threads can't be traced)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]
+    return state not in (b"Z", b"X")

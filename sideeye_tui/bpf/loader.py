@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..dwarf.binary import GoBinary
-from ..errors import CaptureError
+from ..errors import CaptureError, ProcessError
+from ..procs import process_alive
 from ..rawdata import ThreadRegs
 from . import stack_probe
 
@@ -99,6 +100,8 @@ class StackProbe:
                 fd = _attach(fn.fd, 0, ev, path, offset, -1, 0)
                 if fd < 0:
                     self.close()
+                    if not process_alive(pid):
+                        raise ProcessError(f"pid {pid} exited during the snapshot")
                     raise CaptureError(
                         "could not attach a uprobe (is this kernel built with "
                         "CONFIG_UPROBE_EVENTS?); try --backend ptrace"

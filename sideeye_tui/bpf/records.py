@@ -44,21 +44,30 @@ class RecordDecoder:
             start = _HEAD.size
             self.heads[goid] = StackHead(head_sp, head_bp, data[start : start + length])
             return
-        f = _REC.unpack_from(data)
+        # A batch of goroutine records, each its header and n pcs.
+        off = 0
+        while off + _REC.size <= len(data):
+            off = self._feed_goroutine(data, off)
+
+    def _feed_goroutine(self, data: bytes, off: int) -> int:
+        f = _REC.unpack_from(data, off)
         kind, goid, n, flags = f[0], f[2], f[14], f[15]
-        pcs = struct.unpack_from(f"<{n}Q", data, _REC.size)
+        pcs = struct.unpack_from(f"<{n}Q", data, off + _REC.size)
+        end: int = off + _REC.size + 8 * n
         if kind == sp.REC_GOROUTINE:
             if goid not in self._pending:
                 self._order.append(goid)
             self._pending[goid] = p = _Pending(f[:14])
         else:
-            p = self._pending.get(goid)  # type: ignore[assignment]
-            if p is None:
-                return
+            pending = self._pending.get(goid)
+            if pending is None:
+                return end
+            p = pending
         p.pcs.extend(pcs)
         p.truncated |= bool(flags & sp.FRAMES_TRUNCATED)
         p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
         p.complete |= bool(flags & sp.FRAMES_LAST)
+        return end
 
     def _feed_labels(self, data: bytes) -> None:
         _, n, goid, total = _LABELS_HEAD.unpack_from(data)

@@ -42,6 +42,8 @@ SOURCE_SYSCALL = 2
 REC_LABELS = 3
 REC_HEAD = 4
 HEAD = 512  # bytes of a running goroutine's stack sent with its registers
+BATCH = 8192  # bytes of goroutine records gathered before one ring-buffer write
+REC_MAX = 112 + 8 * CHUNK  # sizeof(struct rec): its fields, then CHUNK pcs
 MAX_LABELS = 8  # labels read per goroutine in the probe
 LABEL_BYTES = 64  # bytes kept of each label key and value
 LABEL_QUEUE = 65536  # goroutines with labels, read after the stack walk
@@ -55,7 +57,7 @@ FRAMES_BAD_FP = 4
 @dataclass(frozen=True)
 class ProbeLimits:
     max_depth: int = 1024  # frames kept per goroutine; deeper stacks are marked truncated
-    steps: int = 512  # steps per program invocation (the verifier refuses 640)
+    steps: int = 256  # steps per program invocation (the verifier refuses 384)
     tail_calls: int = 32  # invocations chained by tail calls after the first
     copies: int = 8  # programs attached to the uprobe, each with its own tail-call chain
     ringbuf_pages: int = 8192  # 32 MiB of records
@@ -120,6 +122,8 @@ def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str
 #define GBATCH {GBATCH}
 #define WIN {WINDOW}
 #define HEAD {HEAD}
+#define BATCH {BATCH}
+#define REC_MAX {REC_MAX}
 #define MAX_WORKERS {MAX_WORKERS}
 #define QUEUE_SHARE (LABEL_QUEUE / MAX_WORKERS)
 #define MAX_LABELS {MAX_LABELS}
@@ -192,6 +196,9 @@ struct cursor {{
     u8 gbuf[G_READ];
     u8 win[WIN + 16];
     struct head_rec head;
+    u32 boff;
+    u32 pad2;
+    u8 batch[BATCH + REC_MAX];   /* REC_MAX == sizeof(struct rec) */
 }};
 
 struct thread_regs {{   /* PTRACE_GETREGS of a stopped thread */
@@ -232,6 +239,35 @@ BPF_HASH(threads, u32, struct thread_regs, 4096);
 BPF_PROG_ARRAY(chain, 2);
 BPF_RINGBUF_OUTPUT(records, {limits.ringbuf_pages});
 
+/* Records are batched: one ring-buffer write per BATCH bytes costs far less than one
+   per goroutine (the ring buffer's lock is shared by the walking CPUs). */
+static __always_inline void flush_batch(struct cursor *c) {{
+    u32 n = c->boff;
+    if (n == 0)
+        return;
+    if (n > BATCH)
+        n = BATCH;
+    void *batch = c->batch;
+    if (records.ringbuf_output(batch, n, BPF_RB_NO_WAKEUP))
+        c->lost++;
+    c->boff = 0;
+}}
+
+static __always_inline void emit(struct cursor *c, u32 size) {{
+    if (c->boff + size > BATCH)
+        flush_batch(c);
+    u32 off = c->boff;
+    if (off >= BATCH)
+        return;
+    /* Word by word: clang's memcpy to a variable offset crashes BCC's LLVM 14. */
+    u64 *dst = (u64 *)(c->batch + off);
+    u64 *src = (u64 *)&c->r;
+#pragma unroll
+    for (int i = 0; i < REC_MAX / 8; i++)
+        dst[i] = src[i];
+    c->boff = off + size;
+}}
+
 static __always_inline void flush(struct cursor *c, u32 last) {{
     struct rec *r = &c->r;
     u32 n = r->n;
@@ -239,9 +275,7 @@ static __always_inline void flush(struct cursor *c, u32 last) {{
         n = CHUNK;
     if (last)
         r->flags |= {FRAMES_LAST};
-    u64 size = sizeof(*r) - sizeof(r->pcs) + n * sizeof(u64);
-    if (records.ringbuf_output(r, size & 0x3ff, BPF_RB_NO_WAKEUP))
-        c->lost++;
+    emit(c, sizeof(*r) - sizeof(r->pcs) + n * sizeof(u64));
     r->kind = {REC_FRAMES};
     r->depth += n;
     r->n = 0;
@@ -425,6 +459,7 @@ int walk(struct pt_regs *ctx) {{
             start_goroutine(c);
         }} else {{
             c->walked = 1;
+            flush_batch(c);
             {finish}
             return 0;
         }}

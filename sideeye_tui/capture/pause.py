@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ProcessError
+from ..procs import process_alive
 from . import linux
 
 
@@ -137,6 +138,8 @@ def pause(pid: int) -> PausedProcess:
             thread.regs = linux.getregs(thread.tid)
     except OSError as err:
         resume(proc)
+        if not process_alive(pid):
+            raise ProcessError(f"pid {pid} exited during the pause") from None
         if err.errno == errno.EPERM:
             raise ProcessError(f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)") from None
         if err.errno == errno.ESRCH:
