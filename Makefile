@@ -18,7 +18,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test: setup lint
-	$(VENV)/bin/pytest -q -ra
+	SIDEEYE_REQUIRE_ALL=1 $(VENV)/bin/pytest -q -ra
 
 demo: setup
 	@bash scripts/demo.sh

@@ -332,7 +332,9 @@ func main() {
 			time.Sleep(20 * time.Millisecond)
 		}
 		rep.SettleMillis = time.Since(start).Milliseconds()
-		// A GC sets g.waitsince for every parked goroutine.
+		// A GC's mark phase stamps g.waitsince on parked goroutines with the time the
+		// previous GC started (work.tstart), which is 0 before any GC finished: two.
+		runtime.GC()
 		runtime.GC()
 		rep.ForcedGC = true
 		views := parseStacks(allStacks())
