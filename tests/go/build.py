@@ -16,6 +16,7 @@ on stdout and runs until killed or until its `-lifetime` (default 10m) has passe
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import functools
 import hashlib
@@ -23,6 +24,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -229,6 +231,13 @@ class Fixture:
         self.stop()
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when the process that started it dies, so a test run
+    that is killed or crashes leaves no fixture spinning on the CPUs."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> bytes:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -268,7 +277,13 @@ def start_fixture(
     stderr goes to ours.
     """
     argv = [str(binary), *args]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
     what = f"{binary.name} (pid {proc.pid})"
     try:
         raw = _read_ready_line(proc, timeout, what)
