@@ -188,7 +188,7 @@ def run_signal_handlers(
         linux.tgkill(proc.pid, tid, sig)
         proc.threads[tid].stopped = False
         linux.cont(tid)
-    for tid in tids:  # each reports the signal's delivery: let it through to the handler
+    for tid in tids:  # each reports the signal's delivery...
         thread = proc.threads[tid]
         while True:
             st = _wait(proc, tid)
@@ -196,11 +196,12 @@ def run_signal_handlers(
                 del proc.threads[tid]
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")
             if st.event == 0 and st.stop_signal == sig:
-                linux.cont(tid, sig)
                 break
             if st.event == 0:
                 thread.pending_signal = thread.pending_signal or st.stop_signal
             linux.cont(tid)
+    for tid in tids:  # ...and only then are they all let into the handler, together
+        linux.cont(tid, sig)
     deadline = time.monotonic() + timeout_s
     while not done() and time.monotonic() < deadline:
         time.sleep(0.00002)  # block, so the triggered threads can have this CPU
