@@ -22,6 +22,11 @@ from . import stack_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
+# Threads walking at once. One, for now: a thread whose share is walked goes back to
+# running Go code while the others still walk, which breaks the snapshot's single
+# moment (test_both_backends_agree caught a goroutine preempted in between). Shares
+# handed out by work stealing, or a stop right after the probe, would make it safe.
+PARALLEL_WALKERS = 1
 MAX_COPIES = 32  # uprobes on the trigger, each with a tail-call chain of its own
 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
@@ -65,7 +70,7 @@ class StackProbe:
         layout = binary.layout
         # Enough tail-call chains that one trigger walks everything: about 16 steps a
         # goroutine (a step unwinds one frame), split between the walking threads.
-        self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS)
+        self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS, PARALLEL_WALKERS)
         est_steps = max(expected_goroutines, 1000) * 20 // self.workers_for(expected_goroutines)
         base = stack_probe.ProbeLimits(max_depth=max_depth)
         per_copy = base.steps * (base.tail_calls + 1)

@@ -263,7 +263,7 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                     regs = _thread_regs(paused)
                     by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
                     gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, layout.allgs_addr, 16))
-                    workers = pause.pick_threads(paused, 2)
+                    workers = pause.pick_threads(paused, probe.workers_for(glen))
                     probe.arm(pid, gptr, glen, regs, workers)
                     pause.run_signal_handlers(
                         paused, workers, linux.SIGURG, lambda: probe.finished_trigger(1)
