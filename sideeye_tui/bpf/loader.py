@@ -22,11 +22,10 @@ from . import stack_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
-# Threads walking at once. One, for now: a thread whose share is walked goes back to
-# running Go code while the others still walk, which breaks the snapshot's single
-# moment (test_both_backends_agree caught a goroutine preempted in between). Shares
-# handed out by work stealing, or a stop right after the probe, would make it safe.
-PARALLEL_WALKERS = 1
+# Threads walking at once, one per CPU. Safe because each walker is stopped right
+# after its probe (see capture/pause.py run_signal_handlers): one that finishes early
+# does not go back to running Go code while the others still walk.
+PARALLEL_WALKERS = 8
 MAX_COPIES = 32  # uprobes on the trigger, each with a tail-call chain of its own
 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
@@ -48,7 +47,13 @@ def _load_bcc() -> Any:
         _attach = lib.bpf_attach_uprobe
         _attach.restype = ct.c_int
         _attach.argtypes = [
-            ct.c_int, ct.c_int, ct.c_char_p, ct.c_char_p, ct.c_ulonglong, ct.c_int, ct.c_uint32,
+            ct.c_int,
+            ct.c_int,
+            ct.c_char_p,
+            ct.c_char_p,
+            ct.c_ulonglong,
+            ct.c_int,
+            ct.c_uint32,
         ]
         _bcc = bcc
     return _bcc
@@ -161,16 +166,19 @@ class StackProbe:
             out.append(leaf)
         return out
 
+    def hits(self) -> list[int]:
+        """Per walking thread, how many times the probe fired: tells a stop after the
+        probe from one on the way to it."""
+        return [c.hits for c in self.poll()]
+
+    def fired_since(self, before: list[int], worker: int) -> bool:
+        return bool(self.poll()[worker].hits > before[worker])
+
     def workers_for(self, goroutines: int) -> int:
         return max(1, min(self.max_workers, goroutines // WORKER_SHARE))
 
     def done(self) -> bool:
         return all(c.done for c in self.poll())
-
-    def finished_trigger(self, triggers: int) -> bool:
-        """Every worker is done, or has spent all its copies' chains for this trigger."""
-        want = self.limits.copies * triggers
-        return all(c.done or c.chains_ended >= want for c in self.poll())
 
     def disarm(self) -> None:
         for slot, cur in enumerate(self.poll()):

@@ -183,6 +183,7 @@ struct cursor {{
     u64 t_first;    /* bpf_ktime_get_ns() at the first invocation */
     u64 t_done;     /* ... when the walk finished */
     u64 chains_ended;   /* copies whose tail-call budget ran out before the end */
+    u64 hits;       /* uprobe hits on this worker's thread */
     u64 win_base;   /* the stack window: a copy of [win_base, win_base + win_len) */
     u32 win_len;
     u32 depth;
@@ -444,7 +445,10 @@ int walk(struct pt_regs *ctx) {{
         return 0;
     u32 slot = *w;
     struct cursor *c = cursors.lookup(&slot);
-    if (!c || !c->armed || c->done || (id >> 32) != c->tgid)
+    if (!c)
+        return 0;
+    c->hits++;   /* the tracer's sign that the probe fired on this thread */
+    if (!c->armed || c->done || (id >> 32) != c->tgid)
         return 0;
     if (c->walked) {{
         {finish}

@@ -141,7 +141,9 @@ def pause(pid: int) -> PausedProcess:
         if not process_alive(pid):
             raise ProcessError(f"pid {pid} exited during the pause") from None
         if err.errno == errno.EPERM:
-            raise ProcessError(f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)") from None
+            raise ProcessError(
+                f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)"
+            ) from None
         if err.errno == errno.ESRCH:
             raise ProcessError(f"pid {pid} exited during the pause") from None
         raise ProcessError(f"pid {pid}: pause failed: {err}") from None
@@ -176,14 +178,27 @@ def pick_threads(proc: PausedProcess, count: int) -> list[int]:
 
 
 def run_signal_handlers(
-    proc: PausedProcess, tids: list[int], sig: int, done: Callable[[], bool], timeout_s: float = 2.0
+    proc: PausedProcess,
+    tids: list[int],
+    sig: int,
+    probe_ran: Callable[[int], bool],
+    timeout_s: float = 2.0,
 ) -> None:
-    """Lets the given threads run the target's handler for `sig`, at once, while every
-    other thread stays stopped; stops them again once done() says so.
+    """Lets the given threads run into the target's handler for `sig`, at once, while
+    every other thread stays stopped, and stops each again right after the uprobe at
+    the handler's entry has fired: no Go code runs.
 
-    This is how a uprobe placed in the Go runtime's signal handler is triggered inside
-    the paused process. Go ignores a SIGURG it did not ask for (it is its own
-    preemption signal)."""
+    This is how the probe is triggered inside the paused process. Go ignores a SIGURG
+    it did not ask for (it is its own preemption signal). The trick that stops a thread
+    just after its probe: PTRACE_INTERRUPT sent while the probe runs is held by the
+    kernel until the uprobe has single-stepped the probed instruction, so the thread
+    stops one instruction into the handler. `probe_ran(i)` says whether the probe has
+    run on tids[i] since the call began; if a stop came too early (on the way to the
+    handler), the thread is let go a little further.
+
+    On a later call the threads are still inside the handler, where the signal is
+    blocked: it stays pending until the handler returns, and is delivered on the way
+    out of sigreturn, so again no Go code runs in between."""
     for tid in tids:
         linux.tgkill(proc.pid, tid, sig)
         proc.threads[tid].stopped = False
@@ -200,15 +215,32 @@ def run_signal_handlers(
             if st.event == 0:
                 thread.pending_signal = thread.pending_signal or st.stop_signal
             linux.cont(tid)
-    for tid in tids:  # ...and only then are they all let into the handler, together
+    for n, tid in enumerate(tids):  # ...and only then are they all let into the handler
         linux.cont(tid, sig)
+        linux.interrupt(tid)
+        if n + 1 < len(tids):
+            # Step off this CPU for a moment: the thread just woken takes it, and the
+            # next one, woken from wherever this thread resumes, lands on another CPU
+            # instead of queueing behind the first.
+            time.sleep(0.0001)
     deadline = time.monotonic() + timeout_s
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.00002)  # block, so the triggered threads can have this CPU
-    for tid in tids:
-        if tid in proc.threads:
-            with contextlib.suppress(OSError):
-                linux.interrupt(tid)
-    for tid in tids:
-        if tid in proc.threads:
-            _wait_stopped(proc, proc.threads[tid], set())
+    for i, tid in enumerate(tids):
+        thread = proc.threads[tid]
+        delay = 0.0
+        while True:
+            st = _wait(proc, tid, max(0.01, deadline - time.monotonic()))
+            if st.exited:
+                del proc.threads[tid]
+                raise ProcessError(f"pid {proc.pid} exited during the snapshot")
+            if st.event == 0:  # a signal on the way: hand it back at detach
+                thread.pending_signal = thread.pending_signal or st.stop_signal
+            elif probe_ran(i):
+                thread.stopped = True
+                break
+            if time.monotonic() > deadline:
+                thread.stopped = True  # stopped, though the probe did not run
+                break
+            delay = min(max(delay * 4, 0.00002), 0.002)
+            linux.cont(tid)
+            time.sleep(delay)
+            linux.interrupt(tid)

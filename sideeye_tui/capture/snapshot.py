@@ -97,7 +97,7 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
                 paused,
                 workers,
                 linux.SIGURG,
-                functools.partial(probe.finished_trigger, triggers),
+                functools.partial(probe.fired_since, probe.hits()),
                 timeout_s=max(0.01, deadline - time.monotonic()),
             )
         probe.disarm()
@@ -263,10 +263,15 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                     regs = _thread_regs(paused)
                     by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
                     gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, layout.allgs_addr, 16))
-                    workers = pause.pick_threads(paused, probe.workers_for(glen))
+                    # Two walkers even for a small process: the parallel walk is what
+                    # could break the single moment, so this cross-check exercises it.
+                    workers = pause.pick_threads(paused, 2)
                     probe.arm(pid, gptr, glen, regs, workers)
                     pause.run_signal_handlers(
-                        paused, workers, linux.SIGURG, lambda: probe.finished_trigger(1)
+                        paused,
+                        workers,
+                        linux.SIGURG,
+                        functools.partial(probe.fired_since, probe.hits()),
                     )
                     probe.disarm()
                 finally:
