@@ -17,6 +17,14 @@ SOURCE_SYSCALL = 2  # g.syscallpc/sp/bp: in a syscall, its thread not on its sta
 SOURCE_NAMES = {SOURCE_SCHED: "sched", SOURCE_THREAD: "thread", SOURCE_SYSCALL: "syscall"}
 
 
+def status_code(status_names: dict[int, str], name: str) -> int:
+    """The runtime's code for a status name (from the binary's `_G*` constants)."""
+    for code, status in status_names.items():
+        if status == name:
+            return code
+    raise KeyError(f"runtime status {name!r} not in the binary's constants")
+
+
 def not_goroutines(status_names: dict[int, str]) -> tuple[int, ...]:
     """Status codes of g's that are no goroutine a user has: never started, or dead
     and kept for reuse (_Gdead, and Go 1.26's _Gdeadextra for cgo's extra Ms)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..rawdata import not_goroutines
+from ..rawdata import not_goroutines, status_code
 
 if TYPE_CHECKING:
     from ..dwarf.layout import RuntimeLayout
@@ -62,10 +62,6 @@ class ProbeLimits:
     copies: int = 8  # programs attached to the uprobe, each with its own tail-call chain
     ringbuf_pages: int = 8192  # 32 MiB of records
 
-    @property
-    def steps_per_trigger(self) -> int:
-        return self.steps * (self.tail_calls + 1) * self.copies
-
 
 def _g_read_size(layout: RuntimeLayout) -> int:
     fields = [
@@ -100,8 +96,8 @@ def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str
         finish = "chain.call(ctx, 1);"
     else:
         finish = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
-    status_running = _status_code(layout, "running")
-    status_syscall = _status_code(layout, "syscall")
+    status_running = status_code(layout.status_names, "running")
+    status_syscall = status_code(layout.status_names, "syscall")
     skip = " || ".join(f"status == {code}" for code in not_goroutines(layout.status_names)) or "0"
     g_read = _g_read_size(layout)
     syscallbp = (
@@ -582,10 +578,3 @@ int labels(struct pt_regs *ctx) {{
     return 0;
 }}
 """
-
-
-def _status_code(layout: RuntimeLayout, name: str) -> int:
-    for code, status in layout.status_names.items():
-        if status == name:
-            return code
-    raise KeyError(f"runtime status {name!r} not in the binary's constants")

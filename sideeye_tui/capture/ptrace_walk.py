@@ -19,6 +19,7 @@ from ..rawdata import (
     StackHead,
     ThreadRegs,
     not_goroutines,
+    status_code,
 )
 from . import linux
 from .labels import read_labels
@@ -58,8 +59,8 @@ class PtraceWalker:
         gsize = lay.g_size
         gbufs = linux.read_many(self.pid, [(g, gsize) for g in gaddrs])
         skip = not_goroutines(lay.status_names)
-        running = _status(lay, "running")
-        syscall = _status(lay, "syscall")
+        running = status_code(lay.status_names, "running")
+        syscall = status_code(lay.status_names, "syscall")
 
         live: list[tuple[bytes, int, _Start]] = []
         for gbuf in gbufs:
@@ -171,10 +172,3 @@ class PtraceWalker:
             bad_frame_pointer=bad,
             labels=labels,
         )
-
-
-def _status(layout: RuntimeLayout, name: str) -> int:
-    for code, status in layout.status_names.items():
-        if status == name:
-            return code
-    return -1
