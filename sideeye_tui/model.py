@@ -37,6 +37,30 @@ class Goroutine:
 
 
 @dataclass(frozen=True)
+class CapturedValue:
+    """One spec expression's value in one frame.
+
+    `value` is plain JSON data (dict, list, str, int, float, bool, None) following the
+    conventions in README.md ("Captured values"); `unavailable` says why there is no
+    value (then `value` is None)."""
+
+    expression: str  # the spec's text, e.g. "req.User.Name"; the column name
+    value: object = None
+    sql_type: str = "JSON"  # BIGINT, DOUBLE, VARCHAR, BOOLEAN or JSON
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True)
+class FrameCapture:
+    """The captured values of one frame of a spec'd function."""
+
+    goid: int
+    depth: int  # the frame's depth in frames (inlined frames counted), 0 = innermost
+    function: str
+    values: tuple[CapturedValue, ...] = ()
+
+
+@dataclass(frozen=True)
 class ProcessSnapshot:
     pid: int
     exe: str
@@ -48,6 +72,8 @@ class ProcessSnapshot:
     backend: str = ""
     goroutines: tuple[Goroutine, ...] = ()
     error: str | None = None  # set when this process could not be captured
+    captures: tuple[FrameCapture, ...] = ()  # spec'd frames' values, in goroutine order
+    spec_errors: tuple[str, ...] = ()  # spec problems for this binary (one line each)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -217,9 +217,15 @@ def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
 
 
 def take_snapshot(
-    pids: list[int], backend: str = "ebpf", progress: Progress | None = None
+    pids: list[int],
+    backend: str = "ebpf",
+    progress: Progress | None = None,
+    captures: Mapping[str, Sequence[str]] | None = None,
 ) -> Snapshot:
-    """Captures every pid, each in its own thread, and returns them together."""
+    """Captures every pid, each in its own thread, and returns them together.
+
+    `captures` maps a function name to the expressions to read in its frames (the
+    spec's `capture` lists); problems with them land in ProcessSnapshot.spec_errors."""
     taken_at = datetime.now(UTC)
     results: dict[int, ProcessSnapshot] = {}
 
