@@ -221,6 +221,11 @@ class GoBinary:
         i = self._func_by_name(name)
         return None if i is None else self._tab.func_at(i).entry
 
+    def function_names(self) -> list[str]:
+        """Every function's name, as the symbol table and as the runtime prints it."""
+        with self._lock:
+            return list(self._tab.names())
+
     def function_bounds(self, name: str) -> tuple[int, int] | None:
         """[entry, end) of a function; end is the next function's entry (padding included)."""
         i = self._func_by_name(name)
