@@ -18,7 +18,8 @@ from ..dwarf.binary import GoBinary
 from ..errors import CaptureError, ProcessError
 from ..procs import process_alive
 from ..rawdata import ThreadRegs
-from . import stack_probe
+from ..values.plan import CapturePlan
+from . import stack_probe, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
@@ -70,7 +71,14 @@ def _ringbuf_pages(goroutines: int) -> int:
 class StackProbe:
     """The probe for one target process: compiled, loaded and attached, not yet armed."""
 
-    def __init__(self, binary: GoBinary, pid: int, expected_goroutines: int, max_depth: int):
+    def __init__(
+        self,
+        binary: GoBinary,
+        pid: int,
+        expected_goroutines: int,
+        max_depth: int,
+        plan: CapturePlan | None = None,
+    ):
         bcc = _load_bcc()
         layout = binary.layout
         # Enough tail-call chains that one trigger walks everything: about 16 steps a
@@ -89,7 +97,8 @@ class StackProbe:
         self.pid = pid
         self._fds: list[int] = []
         self._records: list[bytes] = []
-        src = stack_probe.generate(layout, self.limits)
+        dims = value_probe.ValueDims.of(plan) if plan is not None else None
+        src = stack_probe.generate(layout, self.limits, dims)
         with _compile_lock:
             try:
                 self.bpf = bcc.BPF(text=src.encode())
@@ -103,6 +112,10 @@ class StackProbe:
             if layout.labels is not None:
                 labels_fn = self.bpf.load_func(b"labels", bcc.BPF.KPROBE)
                 self.bpf[b"chain"][ct.c_int(1)] = ct.c_int(labels_fn.fd)
+            if dims is not None and plan is not None:
+                values_fn = self.bpf.load_func(b"values", bcc.BPF.KPROBE)
+                self.bpf[b"chain"][ct.c_int(2)] = ct.c_int(values_fn.fd)
+                value_probe.fill_maps(self.bpf, plan)
             path = f"/proc/{pid}/exe".encode()
             offset = binary.file_offset(entry)
             for i in range(copies):
@@ -117,6 +130,7 @@ class StackProbe:
                         "CONFIG_UPROBE_EVENTS?); try --backend ptrace"
                     )
                 self._fds.append(fd)
+        self.values = dims is not None
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
         self._workers = 0
@@ -152,7 +166,13 @@ class StackProbe:
             cur.gi = min(slot * share, glen)
             cur.glen = min((slot + 1) * share, glen)
             cur.lq_base = slot * (stack_probe.LABEL_QUEUE // stack_probe.MAX_WORKERS)
+            cur.vq_base = slot * (value_probe.VALUE_JOBS // stack_probe.MAX_WORKERS)
             self._cursors[ct.c_int(slot)] = cur
+            if self.values:
+                states = self.bpf[b"vstates"]
+                state = states.Leaf()
+                state.worker = slot
+                states[ct.c_int(slot)] = state
             worker_of[worker_of.Key(tid)] = worker_of.Leaf(slot)
         self._workers = n
 

@@ -6,13 +6,16 @@ import struct
 from dataclasses import dataclass, field
 
 from ..rawdata import RawGoroutine, StackHead
+from ..values.chase import ROOT_UNAVAILABLE, FrameMemory
 from . import stack_probe as sp
+from . import value_probe as vp
 
 _LABELS_HEAD = struct.Struct("<IIQQ")
 _HEAD = struct.Struct("<IIQQQ")
 _LABEL_LENS = struct.Struct("<II")
 _LABEL_SIZE = _LABEL_LENS.size + 2 * sp.LABEL_BYTES
 _REC = struct.Struct("<IIQQQQQQQQQQIIIIII")  # header of struct rec, then n pcs
+_VHDR = struct.Struct("<IIQQII")  # struct vhdr: kind, len, job, addr, index, status
 
 
 @dataclass
@@ -33,9 +36,13 @@ class RecordDecoder:
     labels: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     labels_cut: set[int] = field(default_factory=set)  # more labels than the probe reads
     heads: dict[int, StackHead] = field(default_factory=dict)  # running goroutines
+    value_frames: dict[int, FrameMemory] = field(default_factory=dict)  # by job id
 
     def feed(self, data: bytes) -> None:
         kind = int.from_bytes(data[:4], "little")
+        if kind in (vp.REC_VALUE_JOB, vp.REC_VALUE_ROOT, vp.REC_VALUE_ITEM):
+            self._feed_value(kind, data)
+            return
         if kind == sp.REC_LABELS:
             self._feed_labels(data)
             return
@@ -68,6 +75,28 @@ class RecordDecoder:
         p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
         p.complete |= bool(flags & sp.FRAMES_LAST)
         return end
+
+    def _feed_value(self, kind: int, data: bytes) -> None:
+        _, length, job, addr, index, status = _VHDR.unpack_from(data)
+        body = data[_VHDR.size : _VHDR.size + length]
+        if kind == vp.REC_VALUE_JOB:
+            pc = int.from_bytes(data[_VHDR.size : _VHDR.size + 8], "little")
+            mem = FrameMemory(goid=addr, depth=index, pc=pc)
+            if status == vp.NO_SITE:
+                mem.roots = []
+            self.value_frames[job] = mem
+            return
+        frame = self.value_frames.get(job)
+        if frame is None:
+            return
+        if kind == vp.REC_VALUE_ROOT:
+            while len(frame.roots) < index:
+                frame.roots.append((ROOT_UNAVAILABLE, 0))
+            frame.roots[index:index + 1] = [(status, addr)]
+        elif status:
+            frame.unreadable.add(addr)
+        elif len(body) > len(frame.image.get(addr, b"")):
+            frame.image[addr] = body
 
     def _feed_labels(self, data: bytes) -> None:
         _, n, goid, total = _LABELS_HEAD.unpack_from(data)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..rawdata import not_goroutines, status_code
+from . import value_probe
 
 if TYPE_CHECKING:
     from ..dwarf.layout import RuntimeLayout
@@ -90,12 +91,17 @@ def _g_read_size(layout: RuntimeLayout) -> int:
 DEFAULT_LIMITS = ProbeLimits()
 
 
-def generate(layout: RuntimeLayout, limits: ProbeLimits = DEFAULT_LIMITS) -> str:
-    """The C text of the stack-walking probe for this layout."""
-    if layout.labels is not None:  # the labels program goes on (or the next copy does)
-        finish = "chain.call(ctx, 1);"
-    else:
-        finish = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
+def generate(
+    layout: RuntimeLayout,
+    limits: ProbeLimits = DEFAULT_LIMITS,
+    values: value_probe.ValueDims | None = None,
+) -> str:
+    """The C text of the stack-walking probe for this layout (and a capture plan's
+    value program, when given). Programs run in order: walk, labels, values."""
+    all_done = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
+    after_labels = "chain.call(ctx, 2);" if values is not None else all_done
+    # the labels program goes on (or the next copy does)
+    finish = "chain.call(ctx, 1);" if layout.labels is not None else after_labels
     status_running = status_code(layout.status_names, "running")
     status_syscall = status_code(layout.status_names, "syscall")
     skip = " || ".join(f"status == {code}" for code in not_goroutines(layout.status_names)) or "0"
@@ -188,6 +194,9 @@ struct cursor {{
     u64 lq_base;    /* this worker's part of label_jobs */
     u64 lq_len;     /* goroutines queued for their labels */
     u64 lq_next;
+    u64 vq_base;    /* this worker's part of vjobs (frames whose values to read) */
+    u64 vq_len;
+    u64 vq_lost;    /* frames not queued: the share was full */
     u64 gptrs[GBATCH];
     struct rec r;
     u8 gbuf[G_READ];
@@ -233,8 +242,9 @@ BPF_HASH(worker_of, u32, u32, 4096);
 BPF_ARRAY(label_jobs, struct label_job, LABEL_QUEUE);
 BPF_PERCPU_ARRAY(label_buf, struct labels_rec, 1);
 BPF_HASH(threads, u32, struct thread_regs, 4096);
-BPF_PROG_ARRAY(chain, 2);
+BPF_PROG_ARRAY(chain, 3);
 BPF_RINGBUF_OUTPUT(records, {limits.ringbuf_pages});
+{value_probe.definitions(values, MAX_WORKERS) if values is not None else ""}
 
 /* Records are batched: one ring-buffer write per BATCH bytes costs far less than one
    per goroutine (the ring buffer's lock is shared by the walking CPUs). */
@@ -421,7 +431,7 @@ static __always_inline void step_frame(struct cursor *c) {{
     }}
     if (ret == 0)
         goto end;
-    push(c, ret);
+    push(c, ret);{value_probe.queue_in_walk() if values is not None else ""}
     if (next_bp != 0 && next_bp <= bp) {{
         c->r.flags |= {FRAMES_BAD_FP};
         goto end;
@@ -468,11 +478,12 @@ int walk(struct pt_regs *ctx) {{
     c->chains_ended++;   /* reached only when this copy's tail-call budget is spent */
     return 0;
 }}
-{labels_program(layout)}
+{labels_program(layout, after_labels)}
+{value_probe.program() if values is not None else ""}
 """
 
 
-def labels_program(layout: RuntimeLayout) -> str:
+def labels_program(layout: RuntimeLayout, after: str) -> str:
     """The second program: reads the pprof labels of the goroutines queued by the walk.
 
     Apart from the stack walk so that each program stays within the verifier's bounds."""
@@ -561,8 +572,7 @@ int labels(struct pt_regs *ctx) {{
     for (int i = 0; i < 8; i++) {{
         u32 qi = c->lq_base + c->lq_next;
         if (c->lq_next >= c->lq_len) {{
-            c->done = 1;
-            c->t_done = bpf_ktime_get_ns();
+            {after}
             return 0;
         }}
         c->lq_next++;

@@ -73,7 +73,9 @@ def _u64(data: bytes, off: int) -> int:
     return int(struct.unpack_from("<Q", data, off)[0])
 
 
-def resolve_root(site: Site, index: int, cfa: int, read: ReadFn, mem: FrameMemory) -> tuple[int, int]:
+def resolve_root(
+    site: Site, index: int, cfa: int, read: ReadFn, mem: FrameMemory
+) -> tuple[int, int]:
     root = site.roots[index]
     if root.unavailable is not None:
         return ROOT_UNAVAILABLE, 0
@@ -107,7 +109,9 @@ def resolve_root(site: Site, index: int, cfa: int, read: ReadFn, mem: FrameMemor
     return ROOT_OK, addr
 
 
-def chase_frame(plan: CapturePlan, site: Site, goid: int, depth: int, cfa: int, read: ReadFn) -> FrameMemory:
+def chase_frame(
+    plan: CapturePlan, site: Site, goid: int, depth: int, cfa: int, read: ReadFn
+) -> FrameMemory:
     mem = FrameMemory(goid=goid, depth=depth, pc=site.pc)
     queue: list[tuple[int, int, int, int]] = []  # (address, chase type, count, pointer depth)
 
@@ -177,9 +181,7 @@ def _scan(
             p = _u64(data, o)
             if s.kind == SLOT_PTR:
                 push(p, s.target, 1, d)
-            elif s.kind == SLOT_STRING:
-                push(p, s.target, min(_u64(data, o + 8), s.cap), d)
-            elif s.kind == SLOT_SLICE:
+            elif s.kind == SLOT_STRING or s.kind == SLOT_SLICE:
                 push(p, s.target, min(_u64(data, o + 8), s.cap), d)
             elif s.kind in (SLOT_EFACE, SLOT_IFACE):
                 typ = p

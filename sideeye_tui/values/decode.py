@@ -152,7 +152,9 @@ class _Memory:
 
 
 class ValueDecoder:
-    def __init__(self, plan: CapturePlan, symbolize: SymbolizeFn, read_static: Callable[[int, int], bytes]) -> None:
+    def __init__(
+        self, plan: CapturePlan, symbolize: SymbolizeFn, read_static: Callable[[int, int], bytes]
+    ) -> None:
         if plan.types is None:
             raise ValueError("a plan without types decodes nothing")
         self.plan = plan
@@ -175,16 +177,24 @@ class ValueDecoder:
 
     # -- one expression ---------------------------------------------------------------
 
-    def value(self, mem: FrameMemory, index: int, expr: CompiledExpression, reason: str | None) -> CapturedValue:
+    def value(
+        self, mem: FrameMemory, index: int, expr: CompiledExpression, reason: str | None
+    ) -> CapturedValue:
         status, addr = mem.roots[index]
         if expr.unavailable is not None:
             return CapturedValue(expr.text, None, expr.sql_type, expr.unavailable)
         if status == ROOT_UNAVAILABLE:
-            return CapturedValue(expr.text, None, expr.sql_type, reason or "not available at this pc")
+            return CapturedValue(
+                expr.text, None, expr.sql_type, reason or "not available at this pc"
+            )
         if status == ROOT_NIL:
-            return CapturedValue(expr.text, None, expr.sql_type)  # nil on the way: Go would panic; null
+            return CapturedValue(
+                expr.text, None, expr.sql_type
+            )  # nil on the way: Go would panic; null
         if status == ROOT_RANGE:
-            return CapturedValue(expr.text, None, expr.sql_type, f"index out of range (length {addr})")
+            return CapturedValue(
+                expr.text, None, expr.sql_type, f"index out of range (length {addr})"
+            )
         if status == ROOT_UNREADABLE:
             return CapturedValue(expr.text, None, expr.sql_type, f"unreadable memory at {addr:#x}")
         assert status == ROOT_OK
@@ -199,7 +209,9 @@ class ValueDecoder:
 
     # -- any type ---------------------------------------------------------------------
 
-    def decode(self, t: GoType, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]) -> Json:
+    def decode(
+        self, t: GoType, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]
+    ) -> Json:
         k = t.kind
         if k == "bool":
             return buf[off] != 0
@@ -224,12 +236,18 @@ class ValueDecoder:
         if k == "struct":
             if t.name == "time.Time":
                 return self._time(t, buf, off)
-            return {f.name: self.decode(self.t(f.type), buf, off + f.offset, view, depth, path) for f in t.fields}
+            return {
+                f.name: self.decode(self.t(f.type), buf, off + f.offset, view, depth, path)
+                for f in t.fields
+            }
         if k == "array":
             if t.elem is None:
                 return []
             elem = self.t(t.elem)
-            return [self.decode(elem, buf, off + i * elem.size, view, depth, path) for i in range(t.count)]
+            return [
+                self.decode(elem, buf, off + i * elem.size, view, depth, path)
+                for i in range(t.count)
+            ]
         if k == "slice":
             return self._slice(t, buf, off, view, depth, path)
         if k == "map":
@@ -259,7 +277,9 @@ class ValueDecoder:
             return cut(f"string of {length} bytes, first {keep} kept", text)
         return text
 
-    def _pointer(self, t: GoType, ptr: int, view: _Memory, depth: int, path: frozenset[int]) -> Json:
+    def _pointer(
+        self, t: GoType, ptr: int, view: _Memory, depth: int, path: frozenset[int]
+    ) -> Json:
         if ptr == 0:
             return None
         if t.elem is None:
@@ -275,7 +295,9 @@ class ValueDecoder:
             return view.missing(ptr, depth + 1)
         return self.decode(elem, data, 0, view, depth + 1, path | {key})
 
-    def _slice(self, t: GoType, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]) -> Json:
+    def _slice(
+        self, t: GoType, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]
+    ) -> Json:
         ptr, length = self._word(buf, off), self._word(buf, off + 8)
         if ptr == 0:
             return None
@@ -287,7 +309,11 @@ class ValueDecoder:
         data = view.read(ptr, keep * size) if elem.size else b""
         if data is None:
             return view.missing(ptr, depth + 1)
-        items = [self.decode(elem, data, i * size, view, depth + 1, path) for i in range(keep)] if elem.size else [{}] * keep
+        items = (
+            [self.decode(elem, data, i * size, view, depth + 1, path) for i in range(keep)]
+            if elem.size
+            else [{}] * keep
+        )
         if length > keep:
             return cut(f"{length} elements, first {keep} kept", items)
         return items
@@ -297,7 +323,9 @@ class ValueDecoder:
         if "wall" not in fields or "ext" not in fields:
             return None
         wall = self._word(buf, off + fields["wall"])
-        ext = int.from_bytes(buf[off + fields["ext"] : off + fields["ext"] + 8], "little", signed=True)
+        ext = int.from_bytes(
+            buf[off + fields["ext"] : off + fields["ext"] + 8], "little", signed=True
+        )
         return format_time(wall, ext)
 
     def _chan(self, ptr: int, view: _Memory, depth: int) -> Json:
@@ -312,7 +340,11 @@ class ValueDecoder:
         f = {x.name: x.offset for x in h.fields}
         qcount = self._word(data, f["qcount"]) if "qcount" in f else None
         cap_ = self._word(data, f["dataqsiz"]) if "dataqsiz" in f else None
-        closed = int.from_bytes(data[f["closed"] : f["closed"] + 4], "little") != 0 if "closed" in f else None
+        closed = (
+            int.from_bytes(data[f["closed"] : f["closed"] + 4], "little") != 0
+            if "closed" in f
+            else None
+        )
         return {"len": qcount, "cap": cap_, "closed": closed}
 
     def _func(self, ptr: int, view: _Memory, depth: int) -> Json:
@@ -324,7 +356,9 @@ class ValueDecoder:
         pc = self._word(data, 0)
         return self.symbolize(pc) or f"{pc:#x}"
 
-    def _interface(self, kind: str, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]) -> Json:
+    def _interface(
+        self, kind: str, buf: bytes, off: int, view: _Memory, depth: int, path: frozenset[int]
+    ) -> Json:
         first, data = self._word(buf, off), self._word(buf, off + 8)
         if first == 0:
             return None
@@ -349,7 +383,11 @@ class ValueDecoder:
             value = self.decode(dyn, word_buf, 0, view, depth, path)
         else:
             raw = view.read(data, dyn.size)
-            value = view.missing(data, depth + 1) if raw is None else self.decode(dyn, raw, 0, view, depth + 1, path)
+            value = (
+                view.missing(data, depth + 1)
+                if raw is None
+                else self.decode(dyn, raw, 0, view, depth + 1, path)
+            )
         return {"$type": dyn.name, "$value": value}
 
     # -- maps --------------------------------------------------------------------------
@@ -370,19 +408,27 @@ class ValueDecoder:
         complete = True
         if t.map_impl == "swiss":
             total = self._word(hdata, f["used"].offset) if "used" in f else 0
-            complete = self._swiss_entries(header, hdata, view, depth + 1, path, key_t, val_t, entries)
+            complete = self._swiss_entries(
+                header, hdata, view, depth + 1, path, key_t, val_t, entries
+            )
         else:
             total = self._word(hdata, f["count"].offset) if "count" in f else 0
-            complete = self._bucket_entries(header, hdata, view, depth + 1, path, key_t, val_t, entries)
+            complete = self._bucket_entries(
+                header, hdata, view, depth + 1, path, key_t, val_t, entries
+            )
         if key_t.kind == "string":
             obj: dict[str, Json] = {}
             for k, v in entries:
                 obj[k if isinstance(k, str) else json.dumps(k)] = v
             result: Json = obj
         else:
-            result = [[k, v] for k, v in sorted(entries, key=lambda kv: json.dumps(kv[0], sort_keys=True))]
+            result = [
+                [k, v] for k, v in sorted(entries, key=lambda kv: json.dumps(kv[0], sort_keys=True))
+            ]
         if len(entries) < total or not complete:
-            return cut(f"map of {total} entries, {len(entries)} kept (budget {MAP_BUDGET} bytes)", result)
+            return cut(
+                f"map of {total} entries, {len(entries)} kept (budget {MAP_BUDGET} bytes)", result
+            )
         return result
 
     def _slot_kv(self, slot_t: GoType) -> tuple[int, int, GoType, GoType] | None:
@@ -391,15 +437,43 @@ class ValueDecoder:
             return None
         return f["key"].offset, f["elem"].offset, self.t(f["key"].type), self.t(f["elem"].type)
 
-    def _kv(self, kt: GoType, vt: GoType, key_t: GoType, val_t: GoType, buf: bytes, ko: int, vo: int,
-            view: _Memory, depth: int, path: frozenset[int]) -> tuple[Json, Json]:
+    def _kv(
+        self,
+        kt: GoType,
+        vt: GoType,
+        key_t: GoType,
+        val_t: GoType,
+        buf: bytes,
+        ko: int,
+        vo: int,
+        view: _Memory,
+        depth: int,
+        path: frozenset[int],
+    ) -> tuple[Json, Json]:
         # Keys or values over 128 bytes are stored indirectly: the slot holds a pointer.
-        k = self._pointer(kt, self._word(buf, ko), view, depth, path) if kt.kind == "pointer" and key_t.kind != "pointer" else self.decode(key_t, buf, ko, view, depth, path)
-        v = self._pointer(vt, self._word(buf, vo), view, depth, path) if vt.kind == "pointer" and val_t.kind != "pointer" else self.decode(val_t, buf, vo, view, depth, path)
+        k = (
+            self._pointer(kt, self._word(buf, ko), view, depth, path)
+            if kt.kind == "pointer" and key_t.kind != "pointer"
+            else self.decode(key_t, buf, ko, view, depth, path)
+        )
+        v = (
+            self._pointer(vt, self._word(buf, vo), view, depth, path)
+            if vt.kind == "pointer" and val_t.kind != "pointer"
+            else self.decode(val_t, buf, vo, view, depth, path)
+        )
         return k, v
 
-    def _group_entries(self, group: GoType, gdata: bytes, view: _Memory, depth: int, path: frozenset[int],
-                       key_t: GoType, val_t: GoType, out: list[tuple[Json, Json]]) -> None:
+    def _group_entries(
+        self,
+        group: GoType,
+        gdata: bytes,
+        view: _Memory,
+        depth: int,
+        path: frozenset[int],
+        key_t: GoType,
+        val_t: GoType,
+        out: list[tuple[Json, Json]],
+    ) -> None:
         f = {x.name: x for x in group.fields}
         if "ctrl" not in f or "slots" not in f:
             return
@@ -416,10 +490,21 @@ class ValueDecoder:
             if (ctrl >> (8 * i)) & 0x80:
                 continue  # empty or deleted
             base = f["slots"].offset + i * slot_t.size
-            out.append(self._kv(kt, vt, key_t, val_t, gdata, base + ko, base + vo, view, depth, path))
+            out.append(
+                self._kv(kt, vt, key_t, val_t, gdata, base + ko, base + vo, view, depth, path)
+            )
 
-    def _swiss_entries(self, header: GoType, hdata: bytes, view: _Memory, depth: int, path: frozenset[int],
-                       key_t: GoType, val_t: GoType, out: list[tuple[Json, Json]]) -> bool:
+    def _swiss_entries(
+        self,
+        header: GoType,
+        hdata: bytes,
+        view: _Memory,
+        depth: int,
+        path: frozenset[int],
+        key_t: GoType,
+        val_t: GoType,
+        out: list[tuple[Json, Json]],
+    ) -> bool:
         f = {x.name: x for x in header.fields}
         dir_ptr = self._word(hdata, f["dirPtr"].offset)
         dir_len = self._word(hdata, f["dirLen"].offset)
@@ -483,8 +568,17 @@ class ValueDecoder:
         data = self.t(rf["data"].type)
         return self.t(data.elem) if data.kind == "pointer" and data.elem is not None else None
 
-    def _bucket_entries(self, header: GoType, hdata: bytes, view: _Memory, depth: int, path: frozenset[int],
-                        key_t: GoType, val_t: GoType, out: list[tuple[Json, Json]]) -> bool:
+    def _bucket_entries(
+        self,
+        header: GoType,
+        hdata: bytes,
+        view: _Memory,
+        depth: int,
+        path: frozenset[int],
+        key_t: GoType,
+        val_t: GoType,
+        out: list[tuple[Json, Json]],
+    ) -> bool:
         f = {x.name: x for x in header.fields}
         buckets = self._word(hdata, f["buckets"].offset)
         b = hdata[f["B"].offset]

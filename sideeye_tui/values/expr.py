@@ -48,7 +48,7 @@ def parse(text: str) -> Expression:
     while pos < len(stripped):
         m = _TOKEN.match(stripped, pos)
         if m is None or m.end() == pos:
-            raise ExpressionError(f"capture {text!r}: unexpected {stripped[pos:pos + 10]!r}")
+            raise ExpressionError(f"capture {text!r}: unexpected {stripped[pos : pos + 10]!r}")
         kind = m.lastgroup or ""
         tokens.append((kind, m.group(kind)))
         pos = m.end()
@@ -71,7 +71,9 @@ def parse(text: str) -> Expression:
             i += 2
         elif (kind, value) == ("op", "["):
             if i + 2 >= len(tokens) or tokens[i + 1][0] != "num" or tokens[i + 2] != ("op", "]"):
-                raise ExpressionError(f"capture {text!r}: an index must be a non-negative integer: s[3]")
+                raise ExpressionError(
+                    f"capture {text!r}: an index must be a non-negative integer: s[3]"
+                )
             accesses.append(Index(int(tokens[i + 1][1])))
             i += 3
         else:

@@ -155,7 +155,13 @@ class CapturePlan:
         return not self.functions
 
 
-SCALAR_SQL = {"bool": "BOOLEAN", "int": "BIGINT", "uint": "BIGINT", "float": "DOUBLE", "string": "VARCHAR"}
+SCALAR_SQL = {
+    "bool": "BOOLEAN",
+    "int": "BIGINT",
+    "uint": "BIGINT",
+    "float": "DOUBLE",
+    "string": "VARCHAR",
+}
 
 
 def sql_type(t: GoType) -> str:
@@ -215,7 +221,9 @@ class _ChaseTable:
             elem = self.go(t.elem)
             target = self.chase_type(t.elem) if elem.size else T_BYTES
             size = max(elem.size, 1)
-            out.append(Slot(base, SLOT_SLICE, target, cap=max(1, SLICE_BUDGET // size), elem_size=size))
+            out.append(
+                Slot(base, SLOT_SLICE, target, cap=max(1, SLICE_BUDGET // size), elem_size=size)
+            )
         elif k == "pointer":
             target = self._pointee(t.elem)
             if target is not None:
@@ -354,7 +362,9 @@ class _ChaseTable:
             )
         )
         ptrs = len(self.out)
-        self.out.append(ChaseType(8, (Slot(0, SLOT_PTR, table_chase, cap=1, elem_size=table.size),), "*table"))
+        self.out.append(
+            ChaseType(8, (Slot(0, SLOT_PTR, table_chase, cap=1, elem_size=table.size),), "*table")
+        )
         self.table_ptrs[table.id] = ptrs
         return ptrs
 
@@ -379,7 +389,9 @@ def _find_field(table: _ChaseTable, t: GoType, name: str) -> tuple[int, int] | N
     return None
 
 
-def compile_path(table: _ChaseTable, expr: Expression, var_type: int) -> tuple[tuple[PathOp, ...], int]:
+def compile_path(
+    table: _ChaseTable, expr: Expression, var_type: int
+) -> tuple[tuple[PathOp, ...], int]:
     """Path operations from the variable's address to the value's, and its type."""
     ops: list[PathOp] = []
     t = table.go(var_type)
@@ -448,7 +460,9 @@ def _merge_adds(ops: list[PathOp]) -> list[PathOp]:
 
 def _root_at(var: Variable | None, ops: tuple[PathOp, ...], chase: int, size: int) -> Root:
     if var is None or var.location is None:
-        return Root(unavailable=(var.reason if var is not None else None) or "not available at this pc")
+        return Root(
+            unavailable=(var.reason if var is not None else None) or "not available at this pc"
+        )
     pieces = var.location.pieces
     if any(p.cfa_offset is None for p in pieces):
         where = "in a register" if any(p.register is not None for p in pieces) else "optimized out"
@@ -497,7 +511,9 @@ def compile_plan(binary: GoBinary, captures: Mapping[str, Sequence[str]]) -> Cap
     for fname, texts in captures.items():
         bounds = binary.function_bounds(fname)
         if bounds is None:
-            plan.errors.append(f"unknown function {fname!r}{_suggest(fname, binary.function_names())}")
+            plan.errors.append(
+                f"unknown function {fname!r}{_suggest(fname, binary.function_names())}"
+            )
             continue
         lo, hi = bounds
         fv: FunctionVariables | None = None
