@@ -8,6 +8,10 @@ both, at the package root.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .values.chase import FrameMemory
 
 # Where a goroutine's unwinding started (mirrored by the probe's SOURCE_* constants).
 SOURCE_SCHED = 0  # g.sched: parked or runnable
@@ -57,6 +61,7 @@ class RawProcess:
     pause_ns: int = 0
     now_ns: int = 0  # CLOCK_MONOTONIC during the pause, to age wait_since
     notes: list[str] = field(default_factory=list)  # things the user should know
+    values: list[FrameMemory] = field(default_factory=list)  # spec'd frames' copied memory
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,20 @@ def _u64(buf: bytes, off: int) -> int:
 
 
 class PtraceWalker:
-    def __init__(self, pid: int, layout: RuntimeLayout, max_depth: int) -> None:
+    def __init__(
+        self,
+        pid: int,
+        layout: RuntimeLayout,
+        max_depth: int,
+        value_ranges: tuple[tuple[int, int], ...] = (),
+    ) -> None:
         self.pid = pid
         self.layout = layout
         self.max_depth = max_depth
+        # Frames in these pc ranges (spec'd functions) are noted for value capture:
+        # (goid, physical depth, pc, CFA), as the probe queues them.
+        self.value_ranges = value_ranges
+        self.value_frames: list[tuple[int, int, int, int]] = []
 
     def read(self, addr: int, size: int) -> bytes:
         return linux.read_memory(self.pid, addr, size)
@@ -124,6 +134,7 @@ class PtraceWalker:
         lo, hi = _u64(gbuf, lay.g_stack_lo), _u64(gbuf, lay.g_stack_hi)
         pcs = list(start.pcs)
         bp = start.bp
+        goid = _u64(gbuf, lay.g_goid)
         truncated = bad = False
         while True:
             if len(pcs) >= self.max_depth:
@@ -147,6 +158,8 @@ class PtraceWalker:
             if ret == 0:
                 break
             pcs.append(ret)
+            if next_bp != 0 and any(lo_ <= ret < hi_ for lo_, hi_ in self.value_ranges):
+                self.value_frames.append((goid, len(pcs) - 1, ret, next_bp + 16))
             if next_bp != 0 and next_bp <= bp:
                 bad = True
                 break
@@ -159,7 +172,7 @@ class PtraceWalker:
             except OSError:
                 labels = ()
         return RawGoroutine(
-            goid=_u64(gbuf, lay.g_goid),
+            goid=goid,
             status=status,
             wait_reason=gbuf[lay.g_waitreason],
             wait_since=_u64(gbuf, lay.g_waitsince),

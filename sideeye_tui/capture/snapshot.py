@@ -24,10 +24,12 @@ from ..dwarf.binary import GoBinary
 from ..errors import SideEyeError
 from ..model import ProcessSnapshot, Snapshot
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
+from ..values.plan import CapturePlan, compile_plan
 from . import linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_running_frames
+from .values import chase_ptrace, frame_captures
 
 if TYPE_CHECKING:
     from ..bpf.loader import StackProbe
@@ -61,18 +63,23 @@ def _mend(
     return out
 
 
-def _capture_ptrace(pid: int, binary: GoBinary) -> RawProcess:
-    walker = PtraceWalker(pid, binary.layout, MAX_DEPTH)
+def _capture_ptrace(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -> RawProcess:
+    ranges = tuple((f.lo, f.hi) for f in plan.functions) if plan is not None and plan.sites else ()
+    walker = PtraceWalker(pid, binary.layout, MAX_DEPTH, ranges)
     with pause.realtime():
-        return _capture_ptrace_paused(pid, binary, walker)
+        return _capture_ptrace_paused(pid, binary, walker, plan)
 
 
-def _capture_ptrace_paused(pid: int, binary: GoBinary, walker: PtraceWalker) -> RawProcess:
+def _capture_ptrace_paused(
+    pid: int, binary: GoBinary, walker: PtraceWalker, plan: CapturePlan | None = None
+) -> RawProcess:
     paused = pause.pause(pid)
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
         raw.now_ns = time.monotonic_ns()
         goroutines, heads = walker.walk({t.tid: t for t in _thread_regs(paused)})
+        if plan is not None and walker.value_frames:
+            raw.values = chase_ptrace(pid, plan, walker.value_frames)  # still paused
     finally:
         pause.resume(paused)
     raw.pause_ns = paused.pause_ns
@@ -107,7 +114,7 @@ def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[Ra
     return raw, triggers
 
 
-def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
+def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -> RawProcess:
     from ..bpf import stack_probe
     from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
     from ..bpf.records import RecordDecoder
@@ -118,7 +125,9 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
         expected = struct.unpack("<QQ", ptr_len)[1]
     except OSError:
         expected = 10_000
-    probe = StackProbe(binary, pid, expected, MAX_DEPTH)
+    probe = StackProbe(
+        binary, pid, expected, MAX_DEPTH, plan if plan is not None and plan.sites else None
+    )
     try:
         with pause.realtime():
             raw, triggers = _walk_paused_ebpf(pid, binary, probe)
@@ -142,26 +151,36 @@ def _capture_ebpf(pid: int, binary: GoBinary) -> RawProcess:
             f"({stack_probe.MAX_LABELS})"
         )
     raw.goroutines = _mend(binary, decoder.goroutines(), decoder.heads)
+    raw.values = list(decoder.value_frames.values())
+    vq_lost = sum(c.vq_lost for c in stats)
+    if vq_lost:
+        raw.notes.append(f"{vq_lost} frames of spec'd functions were not captured (queue full)")
     return raw
 
 
-def capture_process(pid: int, backend: str = "ebpf") -> ProcessSnapshot:
+def capture_process(
+    pid: int, backend: str = "ebpf", captures: Mapping[str, Sequence[str]] | None = None
+) -> ProcessSnapshot:
     """One process's part of a snapshot; failures land in .error, never raise.
 
     Runs in a thread of its own: ptrace ties a tracee to the tracing thread, and a
     thread's exit detaches whatever it still holds, so nothing stays stopped."""
     result: list[ProcessSnapshot] = []
     worker = threading.Thread(
-        target=lambda: result.append(_capture_process(pid, backend)), name=f"capture-{pid}"
+        target=lambda: result.append(_capture_process(pid, backend, captures)),
+        name=f"capture-{pid}",
     )
     worker.start()
     worker.join()
     return result[0]
 
 
-def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
+def _capture_process(
+    pid: int, backend: str, captures: Mapping[str, Sequence[str]] | None = None
+) -> ProcessSnapshot:
     exe = ""
     binary: GoBinary | None = None
+    plan: CapturePlan | None = None
     try:
         try:
             exe = os.readlink(f"/proc/{pid}/exe")
@@ -171,14 +190,21 @@ def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
             raise SideEyeError(f"pid {pid}: permission denied (run as root)") from None
         binary = GoBinary.open(f"/proc/{pid}/exe")
         _ = binary.layout
+        if captures:
+            plan = compile_plan(binary, captures)  # before the pause: it reads DWARF
         if backend == "ptrace":
-            raw = _capture_ptrace(pid, binary)
+            raw = _capture_ptrace(pid, binary, plan)
         elif backend == "ebpf":
-            raw = _capture_ebpf(pid, binary)
+            raw = _capture_ebpf(pid, binary, plan)
         else:
             raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         decoder = Decoder(binary, raw.now_ns)
         goroutines = tuple(decoder.decode(g) for g in raw.goroutines)
+        values = (
+            frame_captures(binary, plan, decoder, raw.goroutines, raw.values)
+            if plan is not None
+            else ()
+        )
         binary.save_cache()
         return ProcessSnapshot(
             pid=pid,
@@ -191,6 +217,8 @@ def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
             backend=backend,
             goroutines=goroutines,
             error="; ".join(raw.notes) or None,
+            captures=values,
+            spec_errors=tuple(plan.errors) if plan is not None else (),
         )
     except Exception as e:  # noqa: BLE001 - one process's failure must not lose the others
         if isinstance(e, SideEyeError):
@@ -210,6 +238,7 @@ def _capture_process(pid: int, backend: str) -> ProcessSnapshot:
             pause_ns=None,
             backend=backend,
             error=message,
+            spec_errors=tuple(plan.errors) if plan is not None else (),
         )
     finally:
         if binary is not None:
@@ -230,7 +259,7 @@ def take_snapshot(
     results: dict[int, ProcessSnapshot] = {}
 
     def run(pid: int) -> None:
-        results[pid] = _capture_process(pid, backend)
+        results[pid] = _capture_process(pid, backend, captures)
         if progress:
             progress(f"pid {pid} captured")
 

@@ -551,7 +551,7 @@ def compile_plan(binary: GoBinary, captures: Mapping[str, Sequence[str]]) -> Cap
                 compiled.append(CompiledExpression(text, 0, "", "JSON", reason))
                 paths.append(None)
                 continue
-            var_types = fv.variable_types()
+            var_types = {v.name: v.type for v in fv.at(fv.pc_range[0]).values()}
             if expr.root not in var_types:
                 names = ", ".join(fv.names()) or "none"
                 msg = f"{fname} has no variable {expr.root!r} (it has: {names})"
@@ -598,8 +598,7 @@ def _add_rtypes(plan: CapturePlan, table: _ChaseTable) -> None:
     if reader is None:
         return
     wanted: set[int] = set(table.by_id)
-    for type_id in reader.candidate_dynamic_types({_package(f.name) for f in plan.functions}):
-        wanted.add(type_id)
+    wanted.update(_dynamic_candidates(reader, {_package(f.name) for f in plan.functions}))
     for type_id in sorted(wanted):
         if type_id < 0:
             continue
@@ -607,6 +606,24 @@ def _add_rtypes(plan: CapturePlan, table: _ChaseTable) -> None:
         if t.runtime_type is None:
             continue
         plan.rtypes[t.runtime_type] = _dynamic_target(table, t)
+
+
+DYNAMIC_TYPES_MAX = 4096
+_ALWAYS = ("errors.", "fmt.", "time.", "strconv.", "context.", "net.", "os.", "io.", "sync.")
+
+
+def _dynamic_candidates(reader: TypeReader, packages: set[str]) -> list[int]:
+    """Types an interface in a spec'd function may plausibly hold: those of the
+    functions' packages, of a few standard packages, and the predeclared ones."""
+    prefixes = tuple(p + "." for p in packages) + _ALWAYS
+    out: list[int] = []
+    for name, type_id in reader.named_types():
+        base = name.lstrip("*[]")
+        if "." not in base or base.startswith(prefixes):
+            out.append(type_id)
+            if len(out) >= DYNAMIC_TYPES_MAX:
+                break
+    return out
 
 
 def _dynamic_target(table: _ChaseTable, t: GoType) -> int:
