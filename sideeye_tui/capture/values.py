@@ -72,7 +72,9 @@ def frame_captures(
                 captured.append(CapturedValue(expr.text, None, expr.sql_type, why))
                 continue
             try:
-                captured.append(values.value(mem, i, expr, site.roots[i].unavailable))
+                captured.append(
+                    values.value(mem, i, expr, site.roots[i].unavailable, site.roots[i].value_type)
+                )
             except Exception as e:  # noqa: BLE001 - one bad value must not lose the snapshot
                 captured.append(
                     CapturedValue(expr.text, None, expr.sql_type, f"decode failed: {e}")

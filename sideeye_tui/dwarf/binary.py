@@ -78,6 +78,7 @@ class GoBinary:
             gofunc = image.symbol("go:func.*") or image.symbol("go.func.*")
         self._inl = InlineTrees(self._tab, gofunc, image.read)
         self._wrapper_id: int | None = None
+        self._by_print_name: dict[str, list[tuple[str, int, int]]] | None = None
         self._wrapper_known = False
 
         self._layout: RuntimeLayout | None = None
@@ -179,6 +180,26 @@ class GoBinary:
         reference.learn(self._cache, layout, self._image.arch)
         return layout
 
+    # -- DWARF ----------------------------------------------------------------------
+
+    def dwarf_info(self) -> Any:
+        """pyelftools' DWARFInfo of the binary (parsed once); BinaryError without DWARF."""
+        with self._lock:
+            cached = getattr(self, "_dwarf", None)
+            if cached is not None:
+                return cached
+            if not self.has_dwarf:
+                raise BinaryError(f"{self.path}: no DWARF (built with -ldflags=-w or stripped)")
+            try:
+                self._dwarf: Any = self._image.elf.get_dwarf_info()
+            except (DWARFError, ELFError, ValueError) as e:
+                raise BinaryError(f"{self.path}: unreadable DWARF: {e}") from e
+            return self._dwarf
+
+    def runtime_types_base(self) -> int | None:
+        """Address of `runtime.types`, the base of DW_AT_go_runtime_type offsets."""
+        return self._image.symbol("runtime.types")
+
     # -- symbols --------------------------------------------------------------------
 
     def _wrapper(self) -> int | None:
@@ -225,6 +246,22 @@ class GoBinary:
         """Every function's name, as the symbol table and as the runtime prints it."""
         with self._lock:
             return list(self._tab.names())
+
+    def functions_named(self, name: str) -> list[tuple[str, int, int]]:
+        """(symbol name, entry, end) of every function with this symbol or printed name:
+        one per instantiation for a generic function printed as `main.Map[...]`."""
+        with self._lock:
+            if self._by_print_name is None:
+                groups: dict[str, list[tuple[str, int, int]]] = {}
+                for fn in self._tab.iter_funcs():
+                    symbol = self._tab.func_name(fn.name_off)
+                    entry = (symbol, fn.entry, fn.end)
+                    groups.setdefault(symbol, []).append(entry)
+                    printed = print_name(symbol)
+                    if printed != symbol:
+                        groups.setdefault(printed, []).append(entry)
+                self._by_print_name = groups
+            return list(self._by_print_name.get(name, ()))
 
     def function_bounds(self, name: str) -> tuple[int, int] | None:
         """[entry, end) of a function; end is the next function's entry (padding included)."""

@@ -178,7 +178,12 @@ class ValueDecoder:
     # -- one expression ---------------------------------------------------------------
 
     def value(
-        self, mem: FrameMemory, index: int, expr: CompiledExpression, reason: str | None
+        self,
+        mem: FrameMemory,
+        index: int,
+        expr: CompiledExpression,
+        reason: str | None,
+        value_type: int | None = None,
     ) -> CapturedValue:
         status, addr = mem.roots[index]
         if expr.unavailable is not None:
@@ -199,7 +204,7 @@ class ValueDecoder:
             return CapturedValue(expr.text, None, expr.sql_type, f"unreadable memory at {addr:#x}")
         assert status == ROOT_OK
         view = _Memory(mem)
-        t = self.t(expr.type)
+        t = self.t(value_type or expr.type)
         data = view.read(addr, t.size) if not addr & ASSEMBLED else mem.image.get(addr)
         if data is None or len(data) < t.size:
             v: Json = view.missing(addr, 0)

@@ -18,6 +18,7 @@ DWARF types, so the plan carries just what copying needs.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class Root:
     ops: tuple[PathOp, ...] = ()
     chase_type: int = T_BYTES
     unavailable: str | None = None
+    value_type: int = 0  # DWARF type id of the value at this pc (shadowing may change it)
 
 
 @dataclass(frozen=True)
@@ -505,90 +507,133 @@ def _suggest(name: str, candidates: Sequence[str]) -> str:
 
 def compile_plan(binary: GoBinary, captures: Mapping[str, Sequence[str]]) -> CapturePlan:
     """The plan for these {function: expressions}; problems go to plan.errors, one line
-    each, and the expressions they concern are unavailable in every frame."""
+    each, and the expressions they concern are unavailable in every frame.
+
+    A generic function named as the runtime prints it (`main.Map[...]`) stands for
+    all its instantiations: each gets a plan of its own under the spec's name."""
     plan = CapturePlan()
-    table: _ChaseTable | None = None
+    state: list[_ChaseTable] = []
     for fname, texts in captures.items():
-        bounds = binary.function_bounds(fname)
-        if bounds is None:
+        texts = list(texts)
+        if len(texts) > MAX_ROOTS:
+            plan.errors.append(f"{fname}: only the first {MAX_ROOTS} expressions are captured")
+            texts = texts[:MAX_ROOTS]
+        symbols = binary.functions_named(fname)
+        if not symbols:
             plan.errors.append(
                 f"unknown function {fname!r}{_suggest(fname, binary.function_names())}"
             )
             continue
-        lo, hi = bounds
-        fv: FunctionVariables | None = None
-        reason: str | None = None
-        if not binary.has_dwarf:
-            reason = "the binary has no DWARF (built with -ldflags=-s -w)"
-        else:
-            from ..dwarf.variables import function_variables
-
-            try:
-                fv = function_variables(binary, fname)
-            except SideEyeError as e:
-                reason = str(e)
-            if fv is None and reason is None:
-                reason = f"no DWARF entry for {fname} (inlined into its callers?)"
-        if reason is not None:
-            plan.errors.append(f"{fname}: variables unavailable: {reason}")
-        if len(texts) > MAX_ROOTS:
-            plan.errors.append(f"{fname}: only the first {MAX_ROOTS} expressions are captured")
-            texts = list(texts)[:MAX_ROOTS]
-        if fv is not None and table is None:
-            table = _ChaseTable(fv.types, fv.reader)
-            plan.types, plan.reader = fv.types, fv.reader
-        compiled: list[CompiledExpression] = []
-        paths: list[tuple[str, tuple[PathOp, ...], int, int] | None] = []
-        for text in texts:
-            try:
-                expr = parse(text)
-            except ExpressionError as e:
-                plan.errors.append(f"{fname}: {e}")
-                compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
-                paths.append(None)
-                continue
-            if fv is None or table is None:
-                compiled.append(CompiledExpression(text, 0, "", "JSON", reason))
-                paths.append(None)
-                continue
-            var_types = {v.name: v.type for v in fv.at(fv.pc_range[0]).values()}
-            if expr.root not in var_types:
-                names = ", ".join(fv.names()) or "none"
-                msg = f"{fname} has no variable {expr.root!r} (it has: {names})"
-                plan.errors.append(msg)
-                compiled.append(CompiledExpression(text, 0, "", "JSON", msg))
-                paths.append(None)
-                continue
-            try:
-                ops, vtype = compile_path(table, expr, var_types[expr.root])
-            except ExpressionError as e:
-                plan.errors.append(f"{fname}: {e}")
-                compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
-                paths.append(None)
-                continue
-            t = table.go(vtype)
-            compiled.append(CompiledExpression(text, vtype, t.name, sql_type(t)))
-            paths.append((expr.root, ops, table.chase_type(vtype), t.size))
-        index = len(plan.functions)
-        plan.functions.append(FunctionPlan(fname, lo, hi, tuple(compiled)))
-        if fv is None:
-            continue
-        for pc in call_return_pcs(binary, lo, hi):
-            at = fv.at(pc)
-            roots = []
-            for c, path in zip(compiled, paths, strict=True):
-                if path is None:
-                    roots.append(Root(unavailable=c.unavailable or "not compiled"))
-                    continue
-                name, ops, chase, size = path
-                roots.append(_root_at(at.get(name), ops, chase, size))
-            plan.sites[pc] = Site(pc, index, tuple(roots))
-    if table is not None:
-        plan.chase_types = table.out
-        _add_rtypes(plan, table)
+        for symbol, lo, hi in symbols:
+            _compile_function(plan, state, binary, fname, symbol, lo, hi, texts)
+    if state:
+        plan.chase_types = state[0].out
+        _add_rtypes(plan, state[0])
     else:
         plan.chase_types = [ChaseType(1, name="bytes"), ChaseType(RAW_SIZE, name="raw")]
     return plan
+
+
+def _compile_function(
+    plan: CapturePlan,
+    state: list[_ChaseTable],
+    binary: GoBinary,
+    fname: str,
+    symbol: str,
+    lo: int,
+    hi: int,
+    texts: list[str],
+) -> None:
+    fv: FunctionVariables | None = None
+    reason: str | None = None
+    if not binary.has_dwarf:
+        reason = "the binary has no DWARF (built with -ldflags=-s -w)"
+    else:
+        from ..dwarf.variables import function_variables
+
+        try:
+            fv = function_variables(binary, symbol, state[0].reader if state else None)
+        except SideEyeError as e:
+            reason = str(e)
+        if fv is None and reason is None:
+            reason = f"no DWARF entry for {symbol}"
+    if reason is not None:
+        plan.errors.append(f"{fname}: variables unavailable: {reason}")
+    if fv is not None and not state:
+        state.append(_ChaseTable(fv.types, fv.reader))
+        plan.types, plan.reader = fv.types, fv.reader
+    table = state[0] if state else None
+    exprs: list[Expression | None] = []
+    compiled: list[CompiledExpression] = []
+    declared = {v.name: v for v in fv.at(fv.pc_range[0]).values()} if fv is not None else {}
+    for text in texts:
+        try:
+            expr: Expression | None = parse(text)
+        except ExpressionError as e:
+            plan.errors.append(f"{fname}: {e}")
+            compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
+            exprs.append(None)
+            continue
+        assert expr is not None
+        if fv is None or table is None:
+            compiled.append(CompiledExpression(text, 0, "", "JSON", reason))
+            exprs.append(None)
+            continue
+        var = declared.get(expr.root) or declared.get("&" + expr.root)
+        if var is None:
+            names = ", ".join(n.lstrip("&") for n in fv.names() if not n.startswith("~")) or "none"
+            msg = f"{fname} has no variable {expr.root!r} (it has: {names})"
+            plan.errors.append(msg)
+            compiled.append(CompiledExpression(text, 0, "", "JSON", msg))
+            exprs.append(None)
+            continue
+        try:
+            _, vtype = _path_for(table, expr, var)
+        except ExpressionError as e:
+            plan.errors.append(f"{fname}: {e}")
+            compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
+            exprs.append(None)
+            continue
+        t = table.go(vtype)
+        compiled.append(CompiledExpression(text, vtype, t.name, sql_type(t)))
+        exprs.append(expr)
+    index = len(plan.functions)
+    plan.functions.append(FunctionPlan(fname, lo, hi, tuple(compiled)))
+    if fv is None or table is None:
+        return
+    for pc in call_return_pcs(binary, lo, hi):
+        at = fv.at(pc)
+        roots = []
+        for c, expr in zip(compiled, exprs, strict=True):
+            if expr is None:
+                roots.append(Root(unavailable=c.unavailable or "not compiled"))
+                continue
+            var = at.get(expr.root) or at.get("&" + expr.root)
+            if var is None:
+                roots.append(Root(unavailable="not in scope at this pc"))
+                continue
+            try:
+                ops, vtype = _path_for(table, expr, var)  # a shadowing variable may differ
+            except ExpressionError as e:
+                roots.append(Root(unavailable=str(e)))
+                continue
+            t = table.go(vtype)
+            root = _root_at(var, ops, table.chase_type(vtype), t.size)
+            roots.append(dataclasses.replace(root, value_type=vtype))
+        plan.sites[pc] = Site(pc, index, tuple(roots))
+
+
+def _path_for(
+    table: _ChaseTable, expr: Expression, var: Variable
+) -> tuple[tuple[PathOp, ...], int]:
+    """A variable a closure captured by reference is `&name`, a pointer: follow it."""
+    if var.name.startswith("&"):
+        ptr = table.go(var.type)
+        if ptr.kind != "pointer" or ptr.elem is None:
+            raise ExpressionError(f"capture {expr.text!r}: {var.name} is not a pointer")
+        ops, vtype = compile_path(table, expr, ptr.elem)
+        return (PathOp(OP_DEREF), *ops), vtype
+    return compile_path(table, expr, var.type)
 
 
 def _add_rtypes(plan: CapturePlan, table: _ChaseTable) -> None:
