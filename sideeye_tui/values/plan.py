@@ -45,7 +45,7 @@ FRAME_BUDGET = 16384
 ITEM_MAX = 512  # bytes copied by one read; longer arrays continue in another item
 QUEUE = 64  # items waiting per frame
 MAX_SLOTS = 16  # slots kept per chase type
-MAX_ROOTS = 8  # expressions per function
+MAX_ROOTS = 32  # expressions per function (a power of two)
 MAX_OPS = 8  # path operations per expression
 MAX_PIECES = 4
 
