@@ -37,6 +37,26 @@ func parked(ready *sync.WaitGroup) int {
 	return <-never
 }
 
+// benchRequest is what parkedWithValues holds, for the value-capture benchmark.
+type benchRequest struct {
+	ID    int
+	Path  string
+	Start time.Time
+}
+
+// parkedWithValues is where the goroutines wait with -with-values: three variables
+// (an int, a string, a pointer to a struct) live across the receive.
+//
+//go:noinline
+func parkedWithValues(ready *sync.WaitGroup, id int, name string, req *benchRequest) int {
+	ready.Done()
+	v := <-never
+	benchSink = name // keeps the whole string (not just its length) alive across the receive
+	return v + id + req.ID + len(req.Path)
+}
+
+var benchSink string
+
 // hiccupMeter measures wake-up delays.
 type hiccupMeter struct {
 	interval time.Duration
@@ -108,6 +128,7 @@ func main() {
 		interval = flag.Duration("hiccup-interval", 100*time.Microsecond, "hiccup meter sleep")
 		addr     = flag.String("addr", "127.0.0.1:0", "HTTP listen address (loopback only)")
 		lifetime = flag.Duration("lifetime", 10*time.Minute, "exit after this long (0: never)")
+		values   = flag.Bool("with-values", false, "park in main.parkedWithValues (id, name, req)")
 	)
 	flag.Parse()
 	start := time.Now()
@@ -129,7 +150,12 @@ func main() {
 	var ready sync.WaitGroup
 	ready.Add(*n)
 	for i := 0; i < *n; i++ {
-		go parked(&ready)
+		if *values {
+			req := &benchRequest{ID: i, Path: fmt.Sprintf("/orders/%d", i), Start: start}
+			go parkedWithValues(&ready, i, fmt.Sprintf("worker-%d", i), req)
+		} else {
+			go parked(&ready)
+		}
 	}
 	ready.Wait()
 	// Done() comes just before the receive: give the last ones time to park, and let

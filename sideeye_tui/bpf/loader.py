@@ -60,8 +60,9 @@ def _load_bcc() -> Any:
     return _bcc
 
 
-def _ringbuf_pages(goroutines: int) -> int:
-    need = max(goroutines, 1024) * 2 * 400  # header + one frames record each, twice over
+def _ringbuf_pages(goroutines: int, values: bool = False) -> int:
+    # header + one frames record each, twice over; values: up to 2 KiB a frame
+    need = max(goroutines, 1024) * (2 * 400 + (2048 if values else 0))
     pages = 1
     while pages * 4096 < need:
         pages *= 2
@@ -84,12 +85,18 @@ class StackProbe:
         # Enough tail-call chains that one trigger walks everything: about 16 steps a
         # goroutine (a step unwinds one frame), split between the walking threads.
         self.max_workers = min(os.cpu_count() or 1, stack_probe.MAX_WORKERS, PARALLEL_WALKERS)
-        est_steps = max(expected_goroutines, 1000) * 20 // self.workers_for(expected_goroutines)
+        # Values: about a dozen steps per frame, as many frames as goroutines at most.
+        per_goroutine = 20 + (24 if plan is not None else 0)
+        est_steps = (
+            max(expected_goroutines, 1000) * per_goroutine // self.workers_for(expected_goroutines)
+        )
         base = stack_probe.ProbeLimits(max_depth=max_depth)
         per_copy = base.steps * (base.tail_calls + 1)
         copies = min(MAX_COPIES, max(2, -(-est_steps // per_copy)))
         self.limits = stack_probe.ProbeLimits(
-            max_depth=max_depth, copies=copies, ringbuf_pages=_ringbuf_pages(expected_goroutines)
+            max_depth=max_depth,
+            copies=copies,
+            ringbuf_pages=_ringbuf_pages(expected_goroutines, plan is not None),
         )
         entry = binary.function_entry(TRIGGER_FUNCTION)
         if entry is None:

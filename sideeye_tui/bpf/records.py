@@ -40,8 +40,16 @@ class RecordDecoder:
 
     def feed(self, data: bytes) -> None:
         kind = int.from_bytes(data[:4], "little")
-        if kind in (vp.REC_VALUE_JOB, vp.REC_VALUE_ROOT, vp.REC_VALUE_ITEM):
-            self._feed_value(kind, data)
+        if kind == vp.REC_VALUE_BATCH:
+            end = min(len(data), int.from_bytes(data[4:8], "little"))
+            off = 8
+            while off + _VHDR.size <= end:
+                length = int.from_bytes(data[off + 4 : off + 8], "little")
+                stride = _VHDR.size + ((max(length, 8) + 7) & ~7)
+                self._feed_value(
+                    int.from_bytes(data[off : off + 4], "little"), data[off : off + stride]
+                )
+                off += stride
             return
         if kind == sp.REC_LABELS:
             self._feed_labels(data)
@@ -92,7 +100,7 @@ class RecordDecoder:
         if kind == vp.REC_VALUE_ROOT:
             while len(frame.roots) < index:
                 frame.roots.append((ROOT_UNAVAILABLE, 0))
-            frame.roots[index:index + 1] = [(status, addr)]
+            frame.roots[index : index + 1] = [(status, addr)]
         elif status:
             frame.unreadable.add(addr)
         elif len(body) > len(frame.image.get(addr, b"")):
@@ -115,8 +123,22 @@ class RecordDecoder:
         out = []
         for goid in self._order:
             p = self._pending[goid]
-            (_, status, _goid, _g, gopc, startpc, waitsince, _labels, parent, _lo, _hi,
-             _procid, waitreason, source) = p.fields
+            (
+                _,
+                status,
+                _goid,
+                _g,
+                gopc,
+                startpc,
+                waitsince,
+                _labels,
+                parent,
+                _lo,
+                _hi,
+                _procid,
+                waitreason,
+                source,
+            ) = p.fields
             out.append(
                 RawGoroutine(
                     goid=goid,

@@ -110,9 +110,7 @@ def generate(
         f"*(u64 *)(c->gbuf + {layout.g_syscallbp})" if layout.g_syscallbp is not None else "0"
     )
     parent_goid = (
-        f"*(u64 *)(c->gbuf + {layout.g_parent_goid})"
-        if layout.g_parent_goid is not None
-        else "0"
+        f"*(u64 *)(c->gbuf + {layout.g_parent_goid})" if layout.g_parent_goid is not None else "0"
     )
     return f"""
 #include <uapi/linux/ptrace.h>

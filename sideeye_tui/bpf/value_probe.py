@@ -26,6 +26,8 @@ from ..values import plan as vp
 REC_VALUE_JOB = 5  # a frame: job id, goid, depth, pc, site (or NO_SITE)
 REC_VALUE_ROOT = 6  # an expression's address: job, index, status, address
 REC_VALUE_ITEM = 7  # copied memory: job, address, status, bytes
+REC_VALUE_BATCH = 8  # u32 kind, u32 length, then records of kinds 5-7, each 8-aligned
+VBATCH = 16384  # bytes of value records gathered before one ring-buffer write
 NO_SITE = 0xFFFFFFFF
 VSTEPS = 128
 VALUE_JOBS = 65536  # frames queued for values, split between the walking threads
@@ -71,6 +73,7 @@ def definitions(d: ValueDims, max_workers: int) -> str:
 #define MAX_PTR_DEPTH {vp.MAX_PTR_DEPTH}
 #define FRAME_BUDGET {vp.FRAME_BUDGET}
 #define ASSEMBLED (1ULL << 63)
+#define VBATCH {VBATCH}
 #define ITEM_UNREADABLE 1
 
 struct vjob {{ u64 goid; u64 pc; u64 cfa; u32 depth; u32 pad; }};
@@ -99,6 +102,9 @@ struct vstate {{
     struct vhdr h;
     u8 data[2 * ITEM_MAX + 16];   /* items are at most ITEM_MAX; the rest keeps the
                                      verifier's bounds simple */
+    u32 boff;                     /* bytes used in batch, its 8-byte header included */
+    u32 pad2;
+    u8 batch[2 * VBATCH + 2 * ITEM_MAX + 128];   /* slack: the verifier's bounds are masks */
 }};
 
 BPF_ARRAY(vjobs, struct vjob, {VALUE_JOBS});
@@ -137,6 +143,34 @@ def program() -> str:
     """The `values` program (tail-call slot 2)."""
     k = vp
     return f"""
+/* Records are gathered in v->batch (one ring-buffer write per VBATCH bytes); each is
+   its header and max(len, 8) bytes rounded up to 8. */
+static __always_inline void vflush(struct cursor *c, struct vstate *v) {{
+    u32 n = v->boff;
+    if (n <= 8)
+        return;
+    n &= 2 * VBATCH - 1;   /* never above VBATCH: vappend flushes first */
+    *(u32 *)v->batch = {REC_VALUE_BATCH};
+    *(u32 *)(v->batch + 4) = n;
+    void *b = v->batch;
+    if (records.ringbuf_output(b, n, BPF_RB_NO_WAKEUP))
+        c->lost++;
+    v->boff = 8;
+}}
+
+static __always_inline void vappend(struct cursor *c, struct vstate *v, void *src, u32 len) {{
+    u32 size = sizeof(struct vhdr) + (((len < 8 ? 8 : len) + 7) & ~7);
+    if (size > sizeof(struct vhdr) + ITEM_MAX)
+        size = sizeof(struct vhdr) + ITEM_MAX;
+    if (v->boff < 8)
+        v->boff = 8;
+    if (v->boff + size > VBATCH)
+        vflush(c, v);
+    u32 off = v->boff & (2 * VBATCH - 1);   /* a mask the verifier keeps (off <= VBATCH) */
+    bpf_probe_read_kernel(v->batch + off, size, src);
+    v->boff = off + size;
+}}
+
 static __always_inline void vemit_small(struct cursor *c, struct vstate *v, u32 kind, u64 addr,
                                         u32 index, u32 status, u32 len) {{
     v->small.kind = kind;
@@ -145,8 +179,7 @@ static __always_inline void vemit_small(struct cursor *c, struct vstate *v, u32 
     v->small.addr = addr;
     v->small.index = index;
     v->small.status = status;
-    if (records.ringbuf_output(&v->small, sizeof(struct vhdr) + 8, BPF_RB_NO_WAKEUP))
-        c->lost++;
+    vappend(c, v, &v->small, 8);
 }}
 
 static __always_inline void vpush(struct vstate *v, u64 addr, u32 ctype, u64 count, u32 depth) {{
@@ -174,10 +207,7 @@ static __always_inline void vemit_item(struct cursor *c, struct vstate *v, u64 a
     v->h.addr = addr;
     v->h.index = 0;
     v->h.status = 0;
-    if (n > ITEM_MAX)
-        n = ITEM_MAX;
-    if (records.ringbuf_output(&v->h, sizeof(struct vhdr) + n, BPF_RB_NO_WAKEUP))
-        c->lost++;
+    vappend(c, v, &v->h, n);
 }}
 
 static __always_inline void vstart_job(struct cursor *c, struct vstate *v) {{
@@ -415,6 +445,7 @@ int values(struct pt_regs *ctx) {{
         }} else if (v->jnext < c->vq_len) {{
             vstart_job(c, v);
         }} else {{
+            vflush(c, v);
             c->done = 1;
             c->t_done = bpf_ktime_get_ns();
             return 0;

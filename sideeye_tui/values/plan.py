@@ -217,6 +217,8 @@ class _ChaseTable:
         if len(out) >= MAX_SLOTS:
             return
         k = t.kind
+        if t.name == "time.Time":
+            return  # decoded from wall and ext; its *Location is not worth copying
         if k == "string":
             out.append(Slot(base, SLOT_STRING, T_BYTES, cap=STRING_BUDGET, elem_size=1))
         elif k == "slice" and t.elem is not None:
