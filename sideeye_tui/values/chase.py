@@ -146,17 +146,17 @@ def chase_frame(
             n -= n % size
         if n <= 0:
             continue
-        data = read(addr, n)
-        if data is None:
+        copied = read(addr, n)
+        if copied is None:
             mem.unreadable.add(addr)
             continue
         mem.budget_left -= n
-        if len(data) > len(mem.image.get(addr, b"")):
-            mem.image[addr] = data
+        if len(copied) > len(mem.image.get(addr, b"")):
+            mem.image[addr] = copied
         elems = max(1, n // size)
         if size <= ITEM_MAX and elems < count:
             push(addr + elems * size, ctype, count - elems, ptr_depth)
-        _scan(plan, ctype, data, elems, ptr_depth, read, push, mem)
+        _scan(plan, ctype, copied, elems, ptr_depth, read, push, mem)
     return mem
 
 

@@ -57,7 +57,10 @@ _NSEC_MASK = (1 << 30) - 1
 
 
 def cut(why: str, value: Json = None) -> Json:
-    return {"$cut": why} if value is None else {"$cut": why, "$value": value}
+    out: dict[str, Json] = {"$cut": why}
+    if value is not None:
+        out["$value"] = value
+    return out
 
 
 def format_duration(ns: int) -> str:

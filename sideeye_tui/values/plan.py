@@ -229,9 +229,9 @@ class _ChaseTable:
                 Slot(base, SLOT_SLICE, target, cap=max(1, SLICE_BUDGET // size), elem_size=size)
             )
         elif k == "pointer":
-            target = self._pointee(t.elem)
-            if target is not None:
-                out.append(Slot(base, SLOT_PTR, target, cap=1, elem_size=self.out[target].size))
+            pointee = self._pointee(t.elem)
+            if pointee is not None:
+                out.append(Slot(base, SLOT_PTR, pointee, cap=1, elem_size=self.out[pointee].size))
         elif k == "chan":
             # A channel is a *runtime.hchan; the decoder reads its counters.
             hchan = self._hchan()
