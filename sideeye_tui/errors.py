@@ -19,3 +19,7 @@ class CaptureError(SideEyeError):
 
 class StoreError(SideEyeError):
     """The snapshot file cannot be read or written."""
+
+
+class SpecError(SideEyeError):
+    """A spec file is unreadable, not TOML, or of the wrong shape."""

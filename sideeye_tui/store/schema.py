@@ -68,3 +68,54 @@ TABLES: Final[tuple[str, ...]] = (
 )
 
 REQUIRED_TABLES: Final = frozenset({"meta", "snapshots", "processes", "goroutines", "frames"})
+
+# Tables a spec adds (see README, "Specs"), created on first use, older files included.
+# Function and derived tables themselves are named by the spec, so they are not here.
+SPEC_TABLES: Final[tuple[str, ...]] = (
+    """CREATE TABLE IF NOT EXISTS spec_tables (
+        name VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        function VARCHAR,
+        sql VARCHAR,
+        spec_path VARCHAR,
+        columns JSON
+    )""",
+    """CREATE TABLE IF NOT EXISTS capture_errors (
+        snapshot_id INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        goid BIGINT NOT NULL,
+        depth INTEGER NOT NULL,
+        function VARCHAR,
+        expression VARCHAR,
+        reason VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS spec_messages (
+        snapshot_id INTEGER,
+        pid INTEGER,
+        message VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS links (
+        snapshot_id INTEGER NOT NULL,
+        link VARCHAR,
+        from_table VARCHAR,
+        from_key JSON,
+        to_table VARCHAR,
+        to_key JSON,
+        from_pid INTEGER,
+        from_goid BIGINT,
+        from_depth INTEGER,
+        to_pid INTEGER,
+        to_goid BIGINT,
+        to_depth INTEGER
+    )""",
+    # linked(snapshot, table, key): the other end of every link from or to that key.
+    """CREATE OR REPLACE MACRO linked(sid, tbl, k) AS TABLE
+        SELECT link, to_table AS "table", to_key AS key,
+               to_pid AS pid, to_goid AS goid, to_depth AS depth
+        FROM links
+        WHERE snapshot_id = sid AND from_table = tbl AND from_key = json(k)
+        UNION ALL
+        SELECT link, from_table, from_key, from_pid, from_goid, from_depth
+        FROM links
+        WHERE snapshot_id = sid AND to_table = tbl AND to_key = json(k)""",
+)

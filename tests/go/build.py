@@ -37,6 +37,7 @@ GO_DIR = Path(__file__).resolve().parent
 CACHE_DIR = GO_DIR / ".cache"
 
 SNAPFIXTURE = GO_DIR / "snapfixture"
+VALUESFIXTURE = GO_DIR / "valuesfixture"
 PROJECT_ROOT = GO_DIR.parent.parent
 DEMO_SERVICE = PROJECT_ROOT / "demo" / "service"
 BENCH_TARGET = PROJECT_ROOT / "bench" / "target"

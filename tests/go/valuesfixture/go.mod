@@ -1,0 +1,3 @@
+module example.com/valuesfixture
+
+go 1.22
