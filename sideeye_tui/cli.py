@@ -47,6 +47,9 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[s
 
 def add_ps(sub: Subparsers) -> None:
     p = sub.add_parser("ps", help="list the Go processes on this host")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per process (the explorer's picker)"
+    )
     p.set_defaults(run=run_ps)
 
 
@@ -54,6 +57,13 @@ def run_ps(args: argparse.Namespace) -> int:
     from .procs import list_go_processes
 
     procs = list_go_processes()
+    if getattr(args, "json", False):
+        import dataclasses
+        import json
+
+        for proc in procs:
+            print(json.dumps(dataclasses.asdict(proc)))
+        return 0
     header = ("PID", "COMMAND", "GO", "MODULE", "DWARF", "THREADS")
     rows = [
         (
@@ -77,12 +87,27 @@ def run_ps(args: argparse.Namespace) -> int:
 
 
 def _take_snapshot(
-    pids: list[int], backend: str, progress: Callable[[str], None] | None
+    pids: list[int],
+    backend: str,
+    progress: Callable[[str], None] | None,
+    captures: dict[str, list[str]] | None = None,
 ) -> Snapshot:
     """The capture layer, imported only when a capture is asked for (it loads BCC)."""
     from .capture.snapshot import take_snapshot
 
-    return take_snapshot(pids, backend=backend, progress=progress)
+    return take_snapshot(pids, backend=backend, progress=progress, captures=captures)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _progress_lines(stream: TextIO) -> Callable[[str], None]:
+    def show(message: str) -> None:
+        stream.write(message + "\n")
+        stream.flush()
+
+    return show
 
 
 def _progress_printer(stream: TextIO) -> Callable[[str], None] | None:
@@ -149,31 +174,56 @@ def add_snapshot(sub: Subparsers) -> None:
         help="DuckDB file to append the snapshot to (created if missing)",
     )
     p.add_argument("--backend", choices=BACKENDS, default="ebpf", help="default: %(default)s")
+    # The explorer runs this command in a pipe and shows its progress, one line each.
+    p.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="spec of values to capture and tables to build (default: the *.toml in"
+        " ./.sideeye/ and ~/.config/sideeye-tui/specs/ that fit the targets)",
+    )
     p.set_defaults(run=run_snapshot)
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     from .procs import check_target
+    from .reports import write_reports
+    from .spec import resolve_specs
     from .store import write_snapshot
 
     if os.geteuid() != 0:
         raise SideEyeError("snapshot needs root (ptrace and eBPF)")
     pids: list[int] = list(dict.fromkeys(args.pids))
-    for pid in pids:
-        check_target(pid)
+    targets = [check_target(pid) for pid in pids]
     _check_output(args.output)
+    spec, spec_warnings = resolve_specs(args.spec, [(t.exe, t.main_module) for t in targets])
 
+    progress = _progress_printer(sys.stderr)
+    if progress is None and getattr(args, "progress_lines", False):
+        progress = _progress_lines(sys.stderr)
     try:
-        snap = _take_snapshot(pids, args.backend, _progress_printer(sys.stderr))
+        if spec is not None and spec.captures:
+            snap = _take_snapshot(pids, args.backend, progress, captures=spec.captures)
+        else:
+            snap = _take_snapshot(pids, args.backend, progress)
     finally:
         _clear_progress(sys.stderr)
     for proc in snap.processes:
         print(summarize(proc))
     if not any(p.error is None for p in snap.processes):
+        for w in spec_warnings:
+            _warn(w)
         _error(f"no process captured; {args.output} not written")
         return 1
     sid = write_snapshot(args.output, snap)
     print(f"wrote snapshot {sid} to {args.output}")
+    try:
+        messages = write_reports(args.output, sid, snap, spec, spec_warnings)
+    except SideEyeError as e:  # the snapshot is written: say what is missing, exit 0
+        _warn(str(e))
+        return 0
+    for m in messages:
+        _warn(m.text if m.pid is None else f"pid {m.pid}: {m.text}")
     return 0
 
 
@@ -222,9 +272,103 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- apply ----------------------------------------------------------------------------
+
+
+def add_apply(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "apply",
+        help="recompute a spec's extra columns, derived tables and links in a DuckDB file",
+        description="Re-apply a spec to every snapshot already in the file: extra columns,"
+        " derived tables and links are rebuilt. Captured values cannot be added after the"
+        " fact: expressions no snapshot captured are reported. Needs no root.",
+        epilog="example: sideeye-tui apply /tmp/incident.duckdb --spec .sideeye/server.toml",
+    )
+    p.add_argument("file", metavar="FILE", help="DuckDB file written by `sideeye-tui snapshot`")
+    p.add_argument("--spec", metavar="SPEC", required=True, help="the spec file (TOML)")
+    p.set_defaults(run=run_apply)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """Exit 1 when some part of the spec could not be applied (the rest is)."""
+    from .reports import apply_spec
+    from .spec import load_spec
+    from .store import open_store
+
+    spec = load_spec(args.spec)
+    open_store(args.file, read_only=True).close()  # a one-line error before any work
+    messages = apply_spec(args.file, spec)
+    for m in messages:
+        _warn(m.text)
+    tables = len(spec.functions) + len(spec.tables)
+    print(f"applied {args.spec} to {args.file}: {tables} tables, {len(spec.links)} links")
+    return 1 if messages else 0
+
+
 # -- main -----------------------------------------------------------------------------
 
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_ps, add_snapshot, add_summary)
+# -- the explorer -----------------------------------------------------------------
+
+
+def add_open(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "open",
+        help="browse the snapshots of a DuckDB file in the explorer (no root needed)",
+        epilog="example: sideeye-tui open /tmp/incident.duckdb",
+    )
+    p.add_argument("file", metavar="FILE", help="DuckDB file written by sideeye-tui")
+    p.add_argument("--snapshot", metavar="ID", type=int, default=None, help="default: latest")
+    p.set_defaults(run=run_open)
+
+
+def run_open(args: argparse.Namespace) -> int:
+    from .explorer.app import Options, run_explorer
+
+    return run_explorer(Options(db_path=args.file, mode="open", snapshot_id=args.snapshot))
+
+
+def explorer_parser() -> argparse.ArgumentParser:
+    """`sideeye-tui [--db FILE] [PID ...]`: the process picker, or a snapshot of PIDs."""
+    from .explorer.app import default_db_path
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The explorer: pick Go processes, snapshot them, browse the snapshots."
+        " Subcommands: ps, snapshot, summary, apply, open (see sideeye-tui COMMAND -h).",
+    )
+    parser.add_argument("pids", metavar="PID", type=int, nargs="*", help="snapshot at once")
+    parser.add_argument(
+        "--db",
+        metavar="FILE",
+        default=default_db_path(),
+        help="DuckDB file the snapshots are appended to (default: %(default)s)",
+    )
+    parser.set_defaults(run=run_explore)
+    return parser
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    from .explorer.app import Options, run_explorer
+
+    if os.geteuid() != 0:
+        raise SideEyeError("taking snapshots needs root; `sideeye-tui open FILE` browses without")
+    os.makedirs(os.path.dirname(os.path.abspath(args.db)), mode=0o700, exist_ok=True)
+    pids = tuple(dict.fromkeys(args.pids))
+    return run_explorer(Options(db_path=args.db, mode="capture" if pids else "pick", pids=pids))
+
+
+def _is_explorer_argv(argv: Sequence[str]) -> bool:
+    """No subcommand: bare, PIDs, or --db first."""
+    return not argv or argv[0].isdigit() or argv[0] == "--db" or argv[0].startswith("--db=")
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
+    add_open,
+    add_ps,
+    add_snapshot,
+    add_summary,
+    add_apply,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = explorer_parser() if _is_explorer_argv(argv) else build_parser()
+    args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
