@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What `make demo` runs: build the demo Go service, start it, snapshot every goroutine
-# of it with sideeye-tui, print the summary, stop the service.
+# of it with sideeye-tui, open the explorer on the snapshot (on a terminal) or print the
+# summary (without one, as in CI), stop the service.
 #
 # Environment:
 #   DEMO_DB      DuckDB file the snapshot is appended to (default build/demo.duckdb)
@@ -79,6 +80,12 @@ say "snapshot: .venv/bin/sideeye-tui snapshot $pid -o $db --backend $backend"
 .venv/bin/sideeye-tui snapshot "$pid" -o "$db" --backend "$backend"
 kill -0 "$svc" 2>/dev/null || die "the service is gone after the snapshot"
 say "the service kept running: $(sed -n 's/^State:\s*//p' "/proc/$svc/status")"
+
+if [ -t 1 ]; then
+  say "opening the explorer on $db (q quits; the service runs until then)"
+  .venv/bin/sideeye-tui open "$db"
+  exit 0
+fi
 
 echo
 say "summary: .venv/bin/sideeye-tui summary $db"
