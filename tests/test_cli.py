@@ -185,7 +185,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["snapshot", "notapid", "-o", "x"])
     assert e.value.code == 2
     with pytest.raises(SystemExit) as e:
-        cli.main([])
+        cli.main(["snapshot"])  # no pid (a bare `sideeye-tui` opens the explorer)
     assert e.value.code == 2
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..dwarf.binary import GoBinary
 from ..errors import SideEyeError
 from ..model import ProcessSnapshot, Snapshot
+from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from ..values.plan import CapturePlan, compile_plan
 from . import linux, pause
@@ -198,6 +199,9 @@ def _capture_process(
             raw = _capture_ebpf(pid, binary, plan)
         else:
             raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        if any(g.bad_frame_pointer for g in raw.goroutines) and not process_alive(pid):
+            # Reads failed because the process died under the walk: not a snapshot.
+            raise SideEyeError(f"pid {pid} exited during the snapshot")
         decoder = Decoder(binary, raw.now_ns)
         goroutines = tuple(decoder.decode(g) for g in raw.goroutines)
         values = (
