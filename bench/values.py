@@ -64,14 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Value capture: what it adds to the pause",
         "",
-        f"Command: `.venv/bin/python -m bench.values {shlex.join(argv or sys.argv[1:])}`".replace(
-            " `", "`"
-        ),
+        f"Command: `{shlex.join(['.venv/bin/python', '-m', 'bench.values', *(argv or sys.argv[1:])])}`",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, revision {git_revision()}, backend {args.backend}",
         *machine_lines(),
         "",
-        "| goroutines | frames with values | expressions | pause without spec (median) "
-        "| pause with spec (median) | added | target (<= 100%) |",
+        "| goroutines | frames with values | expressions | pause without spec (median, ms) "
+        "| pause with spec (median, ms) | added | target (<= 100%) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         f"| {n:,} | {frames:,} | 3 | {fmt_ms(base)} | {fmt_ms(with_values)} | {added:.0f}% | {verdict} |",
         "",
