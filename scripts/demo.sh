@@ -93,4 +93,5 @@ echo
 .venv/bin/sideeye-tui summary "$db"
 echo
 say "the snapshot stays in $db: query it with any DuckDB client (tables snapshots,"
-say "processes, goroutines, frames), or again with: .venv/bin/sideeye-tui summary $db --top 0"
+say "processes, goroutines, frames, and those of .sideeye/demo-service.toml: inflight,"
+say "lock_waiters linked to lock_holders), or again with: .venv/bin/sideeye-tui summary $db --top 0"
