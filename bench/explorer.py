@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             make_file(path, args.goroutines, distinct)
             out = subprocess.run(
                 [sys.executable, "-m", "bench.explorer", "--one", path],
-                capture_output=True, text=True, cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                cwd=PROJECT_ROOT,
             )
             if out.returncode != 0:
                 print(out.stderr[-3000:], file=sys.stderr)

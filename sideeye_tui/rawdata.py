@@ -33,7 +33,9 @@ def not_goroutines(status_names: dict[int, str]) -> tuple[int, ...]:
     """Status codes of g's that are no goroutine a user has: never started, or dead
     and kept for reuse (_Gdead, and Go 1.26's _Gdeadextra for cgo's extra Ms)."""
     return tuple(
-        sorted(code for code, name in status_names.items() if name == "idle" or name.startswith("dead"))
+        sorted(
+            code for code, name in status_names.items() if name == "idle" or name.startswith("dead")
+        )
     )
 
 

@@ -61,7 +61,35 @@ class UserRegs(ctypes.Structure):
 
     _fields_ = [
         (name, ctypes.c_ulonglong)
-        for name in ["r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs"]
+        for name in [
+            "r15",
+            "r14",
+            "r13",
+            "r12",
+            "rbp",
+            "rbx",
+            "r11",
+            "r10",
+            "r9",
+            "r8",
+            "rax",
+            "rcx",
+            "rdx",
+            "rsi",
+            "rdi",
+            "orig_rax",
+            "rip",
+            "cs",
+            "eflags",
+            "rsp",
+            "ss",
+            "fs_base",
+            "gs_base",
+            "ds",
+            "es",
+            "fs",
+            "gs",
+        ]
     ]
 
 
@@ -145,7 +173,9 @@ def read_memory(pid: int, addr: int, size: int) -> bytes:
     buf = ctypes.create_string_buffer(size)
     local = _Iovec(ctypes.cast(buf, ctypes.c_void_p), size)
     remote = _Iovec(ctypes.c_void_p(addr), size)
-    got = _check(_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), "process_vm_readv")
+    got = _check(
+        _vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), "process_vm_readv"
+    )
     if got != size:
         raise OSError(errno.EFAULT, f"short read at {addr:#x}: {got} of {size}")
     return buf.raw

@@ -59,7 +59,9 @@ class PtraceWalker:
     def read(self, addr: int, size: int) -> bytes:
         return linux.read_memory(self.pid, addr, size)
 
-    def walk(self, threads: dict[int, ThreadRegs]) -> tuple[list[RawGoroutine], dict[int, StackHead]]:
+    def walk(
+        self, threads: dict[int, ThreadRegs]
+    ) -> tuple[list[RawGoroutine], dict[int, StackHead]]:
         """The goroutines, and the stack heads of those running on a thread."""
         lay = self.layout
         gptr, glen = struct.unpack("<QQ", self.read(lay.allgs_addr, 16))
@@ -125,7 +127,9 @@ class PtraceWalker:
                 SOURCE_SYSCALL, [_u64(gbuf, lay.g_syscallpc)], bp, _u64(gbuf, lay.g_syscallsp)
             )
         return _Start(
-            SOURCE_SCHED, [_u64(gbuf, lay.g_sched_pc)], _u64(gbuf, lay.g_sched_bp),
+            SOURCE_SCHED,
+            [_u64(gbuf, lay.g_sched_pc)],
+            _u64(gbuf, lay.g_sched_bp),
             _u64(gbuf, lay.g_sched_sp),
         )
 

@@ -20,7 +20,9 @@ class _SpDeltas(Protocol):
     def sp_delta(self, pc: int) -> int | None: ...
 
 
-def mend_running_frames(binary: _SpDeltas, pcs: tuple[int, ...], head: StackHead) -> tuple[int, ...]:
+def mend_running_frames(
+    binary: _SpDeltas, pcs: tuple[int, ...], head: StackHead
+) -> tuple[int, ...]:
     """pcs is [thread pc] + the chain from the thread's BP; adds the caller if skipped."""
     if not pcs:
         return pcs

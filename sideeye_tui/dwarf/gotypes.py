@@ -102,4 +102,6 @@ class Variable:
     role: Role
     type: int  # type id
     location: Location | None  # None: no value at this pc
-    reason: str | None = None  # why location is None ("optimized out", "not in scope at this pc", ...)
+    reason: str | None = (
+        None  # why location is None ("optimized out", "not in scope at this pc", ...)
+    )

@@ -89,7 +89,10 @@ class BrowserScreen(Screen[None]):
     BINDINGS = keymap.bindings("browser")
 
     def __init__(
-        self, store: queries.ExplorerStore, infos: list[SnapshotInfo], snapshot_id: int,
+        self,
+        store: queries.ExplorerStore,
+        infos: list[SnapshotInfo],
+        snapshot_id: int,
         options: Options,
     ) -> None:
         super().__init__()
@@ -303,7 +306,11 @@ class ExplorerApp(App[None]):
             return
         self.push_screen(
             DetailScreen(
-                self.store, event.snapshot_id, event.pid, event.goid, event.depth,
+                self.store,
+                event.snapshot_id,
+                event.pid,
+                event.goid,
+                event.depth,
                 self.options.read_source,
             )
         )

@@ -83,8 +83,10 @@ class DetailScreen(Screen[None]):
         header = self.query_one("#detail-header", Static)
         if detail is None:
             header.update(
-                Text(f"goroutine {self.goid} of pid {self.pid} is not in this snapshot",
-                     style="bold red")
+                Text(
+                    f"goroutine {self.goid} of pid {self.pid} is not in this snapshot",
+                    style="bold red",
+                )
             )
             return
         self.detail = detail
@@ -156,8 +158,9 @@ class DetailScreen(Screen[None]):
     ) -> None:
         panel = self.query_one("#source", Static)
         if source is None:
-            panel.update(Text(f"{frame.file}:{frame.line}\n(source not on this machine)",
-                              style="dim"))
+            panel.update(
+                Text(f"{frame.file}:{frame.line}\n(source not on this machine)", style="dim")
+            )
         else:
             lines = source.count("\n") + 1
             # A short window on a small terminal, so the marked line stays in view.

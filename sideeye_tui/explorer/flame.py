@@ -168,8 +168,11 @@ class FlameGraph(Widget, can_focus=True):
             if current.node.path:
                 target = current.node.path[:-1]
         elif direction == down:
-            children = [b for b in boxes if b.node.path[:-1] == current.node.path
-                        and b.level == current.level + 1]
+            children = [
+                b
+                for b in boxes
+                if b.node.path[:-1] == current.node.path and b.level == current.level + 1
+            ]
             if children:
                 target = max(children, key=lambda b: b.node.count).node.path
         else:

@@ -52,8 +52,10 @@ class GoroutinesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status-counts")
-        yield Input(placeholder="/ filter: function, file, status, wait reason, label, goid",
-                    id="goroutine-filter")
+        yield Input(
+            placeholder="/ filter: function, file, status, wait reason, label, goid",
+            id="goroutine-filter",
+        )
         with Horizontal(id="goroutines-body"):
             tree: Tree[NodeData] = Tree("buckets", id="buckets")
             tree.show_root = False

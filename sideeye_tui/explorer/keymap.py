@@ -91,9 +91,7 @@ REGISTRY: dict[str, tuple[Key, ...]] = {
 
 
 def bindings(scope: str) -> list[BindingType]:
-    return [
-        Binding(k.keys, k.action, k.description, show=k.show, id=k.id) for k in REGISTRY[scope]
-    ]
+    return [Binding(k.keys, k.action, k.description, show=k.show, id=k.id) for k in REGISTRY[scope]]
 
 
 def all_keys() -> list[Key]:
@@ -124,7 +122,7 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
         if key not in known:
             raise SideEyeError(f"{path}: unknown binding id {key!r}")
         if not isinstance(value, str) or not value.strip():
-            raise SideEyeError(f"{path}: {key} must be a key name such as \"ctrl+f\"")
+            raise SideEyeError(f'{path}: {key} must be a key name such as "ctrl+f"')
         out[key] = value
     return out
 

@@ -79,8 +79,16 @@ def list_processes_subprocess() -> list[PickerProcess]:
 def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> SnapshotResult:
     """`sideeye-tui snapshot PIDS -o DB` with progress on stderr, one line at a time."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sideeye_tui", "snapshot", *map(str, pids), "-o", db_path,
-         "--progress-lines"],
+        [
+            sys.executable,
+            "-m",
+            "sideeye_tui",
+            "snapshot",
+            *map(str, pids),
+            "-o",
+            db_path,
+            "--progress-lines",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -133,10 +141,10 @@ class PickerScreen(Screen[None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Go processes on this host · snapshots go to {self.db_path}",
-                     id="picker-title")
-        yield Input(placeholder="/ filter by pid, command, module, Go version",
-                    id="picker-filter")
+        yield Static(
+            f"Go processes on this host · snapshots go to {self.db_path}", id="picker-title"
+        )
+        yield Input(placeholder="/ filter by pid, command, module, Go version", id="picker-filter")
         table: DataTable[str | Text] = DataTable(id="process-table", cursor_type="row")
         yield table
         yield LoadingIndicator(id="picker-busy")

@@ -391,9 +391,9 @@ def bucket_goroutines(
         )
         .fetchall()
     )
-    return [
-        GoroutineRow(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows
-    ], (int(rows[0][8]) if rows else 0)
+    return [GoroutineRow(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows], (
+        int(rows[0][8]) if rows else 0
+    )
 
 
 def bucket_stack(store: ExplorerStore, snapshot_id: int, stack_id: int) -> list[FrameRow]:

@@ -184,8 +184,9 @@ class DiffPane(Vertical):
                 label = Text(f"{b.count:>5} ", style="bold")
                 label.append(b.wait_reason or b.status or "?")
                 if b.at_least_seconds is not None:
-                    label.append(f" · at least {queries.format_duration(b.at_least_seconds)}",
-                                 style="red")
+                    label.append(
+                        f" · at least {queries.format_duration(b.at_least_seconds)}", style="red"
+                    )
                 label.append(f" · {b.function or '?'}")
                 node = section.add(label)
                 sid = old if kind == "gone" else new

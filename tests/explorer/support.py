@@ -20,7 +20,9 @@ P = ParamSpec("P")
 
 PROCESSES = [
     PickerProcess(1001, "shop -listen :8080", "go1.22.12", "example.com/shop", 3723.0, 6),
-    PickerProcess(1002, "ledger -db /var/lib/ledger", "go1.24.13", "example.com/ledger", 86400.0, 12),
+    PickerProcess(
+        1002, "ledger -db /var/lib/ledger", "go1.24.13", "example.com/ledger", 86400.0, 12
+    ),
     PickerProcess(2001, "cache-warmer", "go1.26.0", "example.com/warmer", 42.0, 3),
 ]
 

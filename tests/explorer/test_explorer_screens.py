@@ -52,26 +52,34 @@ def test_picker(snap_compare: Any, size: tuple[int, int], tmp_path: Any) -> None
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_goroutines(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None:
-    assert snap_compare(open_app(fixture_db, snapshot_id=1), terminal_size=size,
-                        run_before=_steady())
+    assert snap_compare(
+        open_app(fixture_db, snapshot_id=1), terminal_size=size, run_before=_steady()
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_goroutines_expanded(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None:
-    assert snap_compare(open_app(fixture_db, snapshot_id=1), terminal_size=size,
-                        run_before=_steady("enter", "j"))
+    assert snap_compare(
+        open_app(fixture_db, snapshot_id=1), terminal_size=size, run_before=_steady("enter", "j")
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_detail(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None:
-    assert snap_compare(open_app(fixture_db, snapshot_id=1), terminal_size=size,
-                        run_before=_steady("enter", "j", "enter", "j"))
+    assert snap_compare(
+        open_app(fixture_db, snapshot_id=1),
+        terminal_size=size,
+        run_before=_steady("enter", "j", "enter", "j"),
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_flame(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None:
-    assert snap_compare(open_app(fixture_db, snapshot_id=1), terminal_size=size,
-                        run_before=_steady("2", "down", "down"))
+    assert snap_compare(
+        open_app(fixture_db, snapshot_id=1),
+        terminal_size=size,
+        run_before=_steady("2", "down", "down"),
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -81,8 +89,9 @@ def test_diff(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help(snap_compare: Any, size: tuple[int, int], fixture_db: str) -> None:
-    assert snap_compare(open_app(fixture_db), terminal_size=size,
-                        run_before=_steady("question_mark"))
+    assert snap_compare(
+        open_app(fixture_db), terminal_size=size, run_before=_steady("question_mark")
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
