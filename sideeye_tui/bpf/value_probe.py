@@ -498,7 +498,3 @@ def fill_maps(bpf: Any, plan: vp.CapturePlan) -> None:
     for addr, target in plan.rtypes.items():
         rtypes[rtypes.Key(addr)] = rtypes.Leaf(target)
 
-
-def site_indexes(plan: vp.CapturePlan) -> dict[int, int]:
-    """Site index (as the probe reports it) -> pc."""
-    return {index: pc for index, pc in enumerate(sorted(plan.sites))}

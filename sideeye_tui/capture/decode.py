@@ -22,7 +22,8 @@ class Decoder:
     _pcs: dict[tuple[int, bool], tuple[Frame, ...]] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
 
-    def _symbolize(self, pc: int, return_address: bool) -> tuple[Frame, ...]:
+    def symbolize(self, pc: int, return_address: bool) -> tuple[Frame, ...]:
+        """The frames of one pc (its inlined calls first), memoized."""
         key = (pc, return_address)
         frames = self._pcs.get(key)
         if frames is None:
@@ -34,7 +35,7 @@ class Decoder:
         if stack is None:
             out: list[Frame] = []
             for i, pc in enumerate(pcs):
-                out.extend(self._symbolize(pc, i > 0))
+                out.extend(self.symbolize(pc, i > 0))
             stack = self._stacks[pcs] = tuple(out)
         return stack
 
@@ -59,7 +60,7 @@ class Decoder:
         # in the runtime's start-up code).
         created_by = None
         if raw.gopc and raw.goid != 1:
-            created_by = self._symbolize(raw.gopc, True)[0].function
+            created_by = self.symbolize(raw.gopc, True)[0].function
         return Goroutine(
             goid=raw.goid,
             status=status,

@@ -40,7 +40,7 @@ def _expanded_depth(decoder: Decoder, pcs: tuple[int, ...], index: int) -> int:
     the last frame of its group, the function the pc belongs to."""
     depth = -1
     for i in range(index + 1):
-        depth += len(decoder._symbolize(pcs[i], i > 0))
+        depth += len(decoder.symbolize(pcs[i], i > 0))
     return depth
 
 

@@ -86,6 +86,7 @@ def resolve_root(
             if data is None:
                 return ROOT_UNREADABLE, cfa + off
             parts.append(data)
+        mem.image[ASSEMBLED | index] = b"".join(parts)
         return ROOT_OK, ASSEMBLED | index
     addr = cfa + root.pieces[0][0]
     for op in root.ops:
@@ -130,8 +131,7 @@ def chase_frame(
             continue
         root = site.roots[i]
         if addr & ASSEMBLED:
-            data = b"".join(read(cfa + off, size) or b"" for off, size in root.pieces)
-            mem.image[addr] = data
+            data = mem.image[addr]  # assembled by resolve_root
             _scan(plan, root.chase_type, data, 1, 0, read, push, mem)
         else:
             push(addr, root.chase_type, 1, 0)

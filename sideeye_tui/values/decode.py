@@ -42,6 +42,7 @@ from .plan import (
     STRING_BUDGET,
     CapturePlan,
     CompiledExpression,
+    swiss_layout,
 )
 
 if TYPE_CHECKING:
@@ -516,39 +517,33 @@ class ValueDecoder:
         f = {x.name: x for x in header.fields}
         dir_ptr = self._word(hdata, f["dirPtr"].offset)
         dir_len = self._word(hdata, f["dirLen"].offset)
-        group_t = self._swiss_group_type(header)
-        if group_t is None or dir_ptr == 0:
+        swiss = swiss_layout(self.t, header)
+        if swiss is None or dir_ptr == 0:
             return dir_ptr == 0
-        complete = True
+        group_t = swiss.group
         if dir_len == 0:
             g = view.read(dir_ptr, group_t.size)
             if g is None:
                 return False
             self._group_entries(group_t, g, view, depth + 1, path, key_t, val_t, out)
             return True
+        complete = True
         ptrs = view.read(dir_ptr, 8 * dir_len)
         if ptrs is None:
             ptrs = b""
             complete = False
         seen: set[int] = set()
-        table_t = self._swiss_table_type(header)
-        if table_t is None:
-            return False
-        tf = {x.name: x for x in table_t.fields}
-        ref = self.t(tf["groups"].type)
-        rf = {x.name: x.offset for x in ref.fields}
         for i in range(len(ptrs) // 8):
             tp = self._word(ptrs, 8 * i)
             if tp in seen or tp == 0:
-                continue
+                continue  # several directory entries may share a table
             seen.add(tp)
-            tdata = view.read(tp, table_t.size)
+            tdata = view.read(tp, swiss.table.size)
             if tdata is None:
                 complete = False
                 continue
-            gbase = tf["groups"].offset
-            data = self._word(tdata, gbase + rf["data"])
-            ngroups = self._word(tdata, gbase + rf["lengthMask"]) + 1
+            data = self._word(tdata, swiss.groups_data)
+            ngroups = self._word(tdata, swiss.groups_mask) + 1
             for gi in range(ngroups):
                 g = view.read(data + gi * group_t.size, group_t.size)
                 if g is None:
@@ -556,25 +551,6 @@ class ValueDecoder:
                     break
                 self._group_entries(group_t, g, view, depth + 3, path, key_t, val_t, out)
         return complete
-
-    def _swiss_table_type(self, header: GoType) -> GoType | None:
-        f = {x.name: x for x in header.fields}
-        t = self.t(f["dirPtr"].type)
-        for _ in range(2):
-            if t.kind != "pointer" or t.elem is None:
-                return None
-            t = self.t(t.elem)
-        return t
-
-    def _swiss_group_type(self, header: GoType) -> GoType | None:
-        table = self._swiss_table_type(header)
-        if table is None:
-            return None
-        tf = {x.name: x for x in table.fields}
-        ref = self.t(tf["groups"].type)
-        rf = {x.name: x for x in ref.fields}
-        data = self.t(rf["data"].type)
-        return self.t(data.elem) if data.kind == "pointer" and data.elem is not None else None
 
     def _bucket_entries(
         self,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -84,7 +84,6 @@ class Slot:
     aux: int = 0  # offset of the length / mask / B field, when the kind has one
     cap: int = 0  # most elements copied
     target2: int = 0  # Swiss directory: chase type of the table pointers' array
-    elem_size: int = 0  # size of one element of target
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,6 @@ class Root:
 class CompiledExpression:
     text: str
     type: int  # DWARF type id of the value
-    type_name: str
     sql_type: str
     unavailable: str | None = None  # for every pc (e.g. the binary has no DWARF)
 
@@ -151,10 +149,6 @@ class CapturePlan:
             if f.lo <= pc < f.hi:
                 return f
         return None
-
-    @property
-    def empty(self) -> bool:
-        return not self.functions
 
 
 SCALAR_SQL = {
@@ -220,23 +214,21 @@ class _ChaseTable:
         if t.name == "time.Time":
             return  # decoded from wall and ext; its *Location is not worth copying
         if k == "string":
-            out.append(Slot(base, SLOT_STRING, T_BYTES, cap=STRING_BUDGET, elem_size=1))
+            out.append(Slot(base, SLOT_STRING, T_BYTES, cap=STRING_BUDGET))
         elif k == "slice" and t.elem is not None:
             elem = self.go(t.elem)
             target = self.chase_type(t.elem) if elem.size else T_BYTES
             size = max(elem.size, 1)
-            out.append(
-                Slot(base, SLOT_SLICE, target, cap=max(1, SLICE_BUDGET // size), elem_size=size)
-            )
+            out.append(Slot(base, SLOT_SLICE, target, cap=max(1, SLICE_BUDGET // size)))
         elif k == "pointer":
             pointee = self._pointee(t.elem)
             if pointee is not None:
-                out.append(Slot(base, SLOT_PTR, pointee, cap=1, elem_size=self.out[pointee].size))
+                out.append(Slot(base, SLOT_PTR, pointee, cap=1))
         elif k == "chan":
             # A channel is a *runtime.hchan; the decoder reads its counters.
             hchan = self._hchan()
             if hchan is not None:
-                out.append(Slot(base, SLOT_PTR, hchan, cap=1, elem_size=self.out[hchan].size))
+                out.append(Slot(base, SLOT_PTR, hchan, cap=1))
         elif k == "map":
             self._map_slot(t, base, out)
         elif k == "eface":
@@ -244,7 +236,7 @@ class _ChaseTable:
         elif k == "interface":
             out.append(Slot(base, SLOT_IFACE))
         elif k == "func":
-            out.append(Slot(base, SLOT_PTR, self._word(), cap=1, elem_size=8))
+            out.append(Slot(base, SLOT_PTR, self._word(), cap=1))
         elif k == "struct":
             for f in t.fields:
                 self._slots(self.go(f.type), base + f.offset, out)
@@ -275,29 +267,25 @@ class _ChaseTable:
         header_id = len(self.out)
         header = self.go(t.map_header)
         if t.map_header in self.by_id:
-            out.append(Slot(base, SLOT_PTR, self.by_id[t.map_header], cap=1, elem_size=header.size))
+            out.append(Slot(base, SLOT_PTR, self.by_id[t.map_header], cap=1))
             return
         self.by_id[t.map_header] = header_id
         self.out.append(ChaseType(header.size, name=header.name))
         fields = {f.name: f for f in header.fields}
         slots: list[Slot] = []
-        if t.map_impl == "swiss" and "dirPtr" in fields and "dirLen" in fields:
-            table = self._table_of(self.go(fields["dirPtr"].type))
-            group = self._group_of_table(table) if table is not None else None
-            if table is not None and group is not None:
-                group_size = self.out[group].size
-                ptrs = self._table_ptr_array(table)
-                slots.append(
-                    Slot(
-                        fields["dirPtr"].offset,
-                        SLOT_SWISS_DIR,
-                        group,
-                        aux=fields["dirLen"].offset,
-                        cap=max(1, MAP_BUDGET // group_size),
-                        target2=ptrs,
-                        elem_size=group_size,
-                    )
+        swiss = swiss_layout(self.go, header) if t.map_impl == "swiss" else None
+        if swiss is not None and "dirLen" in fields:
+            group = self.chase_type(swiss.group.id)
+            slots.append(
+                Slot(
+                    fields["dirPtr"].offset,
+                    SLOT_SWISS_DIR,
+                    group,
+                    aux=fields["dirLen"].offset,
+                    cap=max(1, MAP_BUDGET // self.out[group].size),
+                    target2=self._table_ptr_array(swiss, group),
                 )
+            )
         elif "buckets" in fields and "B" in fields:
             bucket_ptr = self.go(fields["buckets"].type)
             if bucket_ptr.kind == "pointer" and bucket_ptr.elem is not None:
@@ -310,67 +298,71 @@ class _ChaseTable:
                         bucket,
                         aux=fields["B"].offset,
                         cap=max(1, MAP_BUDGET // size),
-                        elem_size=size,
                     )
                 )
         self.out[header_id] = ChaseType(header.size, tuple(slots), header.name)
-        out.append(Slot(base, SLOT_PTR, header_id, cap=1, elem_size=header.size))
+        out.append(Slot(base, SLOT_PTR, header_id, cap=1))
 
-    def _table_of(self, dir_ptr: GoType) -> GoType | None:
-        """dirPtr's type is `**table<K,V>` (or unsafe.Pointer in some releases)."""
-        t = dir_ptr
-        for _ in range(2):
-            if t.kind != "pointer" or t.elem is None:
-                return None
-            t = self.go(t.elem)
-        return t if t.kind == "struct" else None
-
-    def _group_of_table(self, table: GoType) -> int | None:
-        fields = {f.name: f for f in table.fields}
-        if "groups" not in fields:
-            return None
-        ref = self.go(fields["groups"].type)
-        rf = {f.name: f for f in ref.fields}
-        if "data" not in rf or "lengthMask" not in rf:
-            return None
-        data = self.go(rf["data"].type)
-        if data.kind != "pointer" or data.elem is None:
-            return None
-        return self.chase_type(data.elem)
-
-    def _table_ptr_array(self, table: GoType) -> int:
+    def _table_ptr_array(self, swiss: SwissLayout, group: int) -> int:
         """An 8-byte chase type whose one slot points to a table, whose groups slot
         points to the groups."""
-        if table.id in self.table_ptrs:
-            return self.table_ptrs[table.id]
-        fields = {f.name: f for f in table.fields}
-        ref = self.go(fields["groups"].type)
-        rf = {f.name: f for f in ref.fields}
-        group = self._group_of_table(table) or T_BYTES
-        group_size = self.out[group].size
+        if swiss.table.id in self.table_ptrs:
+            return self.table_ptrs[swiss.table.id]
         table_chase = len(self.out)
         self.out.append(
             ChaseType(
-                table.size,
+                swiss.table.size,
                 (
                     Slot(
-                        fields["groups"].offset + rf["data"].offset,
+                        swiss.groups_data,
                         SLOT_GROUPS,
                         group,
-                        aux=fields["groups"].offset + rf["lengthMask"].offset,
-                        cap=max(1, MAP_BUDGET // group_size),
-                        elem_size=group_size,
+                        aux=swiss.groups_mask,
+                        cap=max(1, MAP_BUDGET // self.out[group].size),
                     ),
                 ),
-                table.name,
+                swiss.table.name,
             )
         )
         ptrs = len(self.out)
-        self.out.append(
-            ChaseType(8, (Slot(0, SLOT_PTR, table_chase, cap=1, elem_size=table.size),), "*table")
-        )
-        self.table_ptrs[table.id] = ptrs
+        self.out.append(ChaseType(8, (Slot(0, SLOT_PTR, table_chase, cap=1),), "*table"))
+        self.table_ptrs[swiss.table.id] = ptrs
         return ptrs
+
+
+@dataclass(frozen=True)
+class SwissLayout:
+    """The linker's synthesized types behind a Swiss-table map (Go 1.24+)."""
+
+    table: GoType  # table<K,V>
+    group: GoType  # group<K,V>: a control word, then 8 slots of key and value
+    groups_data: int  # offset in a table of groups.data (*group<K,V>)
+    groups_mask: int  # offset in a table of groups.lengthMask (groups - 1)
+
+
+def swiss_layout(go: Callable[[int], GoType], header: GoType) -> SwissLayout | None:
+    """From the map header `map<K,V>`: dirPtr is a `**table<K,V>`."""
+    fields = {f.name: f for f in header.fields}
+    if "dirPtr" not in fields:
+        return None
+    table = go(fields["dirPtr"].type)
+    for _ in range(2):
+        if table.kind != "pointer" or table.elem is None:
+            return None
+        table = go(table.elem)
+    tf = {f.name: f for f in table.fields}
+    if "groups" not in tf:
+        return None
+    rf = {f.name: f for f in go(tf["groups"].type).fields}
+    if "data" not in rf or "lengthMask" not in rf:
+        return None
+    data = go(rf["data"].type)
+    if data.kind != "pointer" or data.elem is None:
+        return None
+    base = tf["groups"].offset
+    return SwissLayout(
+        table, go(data.elem), base + rf["data"].offset, base + rf["lengthMask"].offset
+    )
 
 
 # -- expressions -------------------------------------------------------------------------
@@ -384,12 +376,11 @@ def _find_field(table: _ChaseTable, t: GoType, name: str) -> tuple[int, int] | N
     for f in t.fields:
         if f.embedded:
             inner = table.go(f.type)
-            extra = 0
             if inner.kind == "pointer":
                 continue  # promotion through an embedded pointer needs a deref: not done
             found = _find_field(table, inner, name)
             if found is not None:
-                return f.offset + found[0] + extra, found[1]
+                return f.offset + found[0], found[1]
     return None
 
 
@@ -573,12 +564,12 @@ def _compile_function(
             expr: Expression | None = parse(text)
         except ExpressionError as e:
             plan.errors.append(f"{fname}: {e}")
-            compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
+            compiled.append(CompiledExpression(text, 0, "JSON", str(e)))
             exprs.append(None)
             continue
         assert expr is not None
         if fv is None or table is None:
-            compiled.append(CompiledExpression(text, 0, "", "JSON", reason))
+            compiled.append(CompiledExpression(text, 0, "JSON", reason))
             exprs.append(None)
             continue
         var = declared.get(expr.root) or declared.get("&" + expr.root)
@@ -586,18 +577,18 @@ def _compile_function(
             names = ", ".join(n.lstrip("&") for n in fv.names() if not n.startswith("~")) or "none"
             msg = f"{fname} has no variable {expr.root!r} (it has: {names})"
             plan.errors.append(msg)
-            compiled.append(CompiledExpression(text, 0, "", "JSON", msg))
+            compiled.append(CompiledExpression(text, 0, "JSON", msg))
             exprs.append(None)
             continue
         try:
             _, vtype = _path_for(table, expr, var)
         except ExpressionError as e:
             plan.errors.append(f"{fname}: {e}")
-            compiled.append(CompiledExpression(text, 0, "", "JSON", str(e)))
+            compiled.append(CompiledExpression(text, 0, "JSON", str(e)))
             exprs.append(None)
             continue
         t = table.go(vtype)
-        compiled.append(CompiledExpression(text, vtype, t.name, sql_type(t)))
+        compiled.append(CompiledExpression(text, vtype, sql_type(t)))
         exprs.append(expr)
     index = len(plan.functions)
     plan.functions.append(FunctionPlan(fname, lo, hi, tuple(compiled)))
