@@ -2,19 +2,20 @@
 
     .venv/bin/python -m bench.pause --goroutines 1000,10000,100000 [--runs 5] [--backend ebpf]
 
-For each N it starts bench/target with N goroutines parked on a channel receive and its
-hiccup meter on, lets it settle, then measures, `runs` times each:
+For each N it starts bench/target with N goroutines parked on a channel receive, lets it
+settle, then measures, `runs` times each:
 
-- idle: reset the hiccup meter, sleep the window, read the largest wake-up gap: the
-  meter's noise floor on this machine at this moment;
-- sideeye: capture_process(pid, backend) (tool-side pause_ns: first thread stopped to
-  last thread resumed; goroutines captured). The meter is reset just before the pause
-  and read 20 ms after the resume (see PauseWindow): the pause as the target felt it.
-  A second reading, reset before capture_process and read a window after it, shows
-  what the whole capture (probe compilation, decoding on the same CPUs) costs the
-  target;
-- debug=2: reset, GET /debug/pprof/goroutine?debug=2 (whole body, timed), sleep the
-  window, read the largest gap: the dump's stop-the-world as the target felt it.
+- idle: the target's spinning meter (a goroutine reading the clock in a loop, keeping
+  the largest interval between two readings) runs for the window with nothing else
+  going on: the noise floor of this machine at this moment;
+- sideeye: capture_process(pid, backend): the tool-side pause_ns (first thread stopped
+  to last thread resumed) and the goroutines captured. The spinning meter starts just
+  before the pause and stops 20 ms after the resume (see PauseWindow): its largest gap
+  is the pause as the target felt it. The sleeping meter (a goroutine looping on a
+  100 µs sleep; about 1 ms resolution) is read around all of capture_process: what the
+  whole capture (probe compilation, decoding on the same CPUs) costs the target;
+- debug=2: the spinning meter around GET /debug/pprof/goroutine?debug=2 (whole body,
+  timed): the dump's stop-the-world as the target felt it.
 
 It prints a markdown table and writes it, with the machine and the command, to
 bench/results-pause.md (see --out).
@@ -105,6 +106,14 @@ class Target:
     def reset(self) -> None:
         self.get("/hiccup/reset")
 
+    def spin_start(self, ms: int) -> None:
+        """Starts the spinning meter for at most ms milliseconds (returns once it runs)."""
+        self.get(f"/hiccup/spin?ms={ms}")
+
+    def spin_stop(self) -> int:
+        """Stops the spinning meter; the largest interval between its clock readings, ns."""
+        return int(self.get_json("/hiccup/spin/stop")["max_gap_ns"])
+
     def max_gap(self) -> tuple[int, int | None]:
         """(largest wake-up gap since the reset in ns, mean meter period in ns)."""
         m = self.get_json("/hiccup/max")
@@ -115,18 +124,18 @@ class Target:
 
 
 class PauseWindow:
-    """Brackets the tool's pause with the hiccup meter, inside capture_process.
+    """Brackets the tool's pause with the spinning meter, inside capture_process.
 
     The whole capture (probe compilation, decoding, symbolization) takes seconds and
-    competes with the target for the CPUs: a meter window around all of it measures that
-    contention as well as the pause. This wraps sideeye_tui.capture.pause.pause and
-    .resume for the duration of a `with` block: the meter is reset just before the first
-    thread is stopped and read AFTER_RESUME_S after the last one is resumed, so the
-    window holds the pause and a few milliseconds of HTTP on either side. Nothing in the
-    pause itself changes (the reset happens before pause() starts its clock).
+    competes with the target for the CPUs; the meter spins only around the pause. This
+    wraps sideeye_tui.capture.pause.pause and .resume for the duration of a `with`
+    block: the meter starts just before pause() and stops AFTER_RESUME_S after the last
+    thread is resumed. Nothing in the pause itself changes (the meter starts before
+    pause() starts its clock).
     """
 
     AFTER_RESUME_S = 0.02
+    SPIN_MAX_MS = 10_000  # stopped after the resume; this only bounds a failed run
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -142,9 +151,9 @@ class PauseWindow:
 
         def pause(pid: int) -> Any:
             try:
-                self.target.reset()
+                self.target.spin_start(self.SPIN_MAX_MS)
             except Exception as e:
-                self.error = f"reset before the pause: {e}"
+                self.error = f"meter start before the pause: {e}"
             return real_pause(pid)
 
         def resume(proc: Any) -> None:
@@ -153,7 +162,7 @@ class PauseWindow:
             finally:
                 try:
                     time.sleep(self.AFTER_RESUME_S)
-                    self.gap_ns, _ = self.target.max_gap()
+                    self.gap_ns = self.target.spin_stop()
                 except Exception as e:
                     self.error = f"meter read after the resume: {e}"
 
@@ -191,12 +200,9 @@ def measure_size(
         time.sleep(settle_s)
 
         for _ in range(runs):
-            target.reset()
+            target.spin_start(int(window_s * 1000))
             time.sleep(window_s)
-            gap, period = target.max_gap()
-            res.idle_ns.append(gap)
-            if period is not None:
-                res.meter_period_ns.append(period)
+            res.idle_ns.append(target.spin_stop())
         print(f"[N={n}] idle max gap {[fmt_ms(x) for x in res.idle_ns]} ms", file=sys.stderr)
 
         for i in range(runs):
@@ -209,7 +215,9 @@ def measure_size(
                 snap = capture_process(fx.pid, backend)
             res.snapshot_wall_s.append(time.perf_counter() - t0)
             time.sleep(window_s)
-            whole, _ = target.max_gap()
+            whole, period = target.max_gap()
+            if period is not None:
+                res.meter_period_ns.append(period)
             if pw.error:
                 res.note(f"pause window: {pw.error}")
             got = len(snap.goroutines)
@@ -240,14 +248,15 @@ def measure_size(
             )
 
         for i in range(runs):
-            target.reset()
+            target.spin_start(PauseWindow.SPIN_MAX_MS)
             t0 = time.perf_counter_ns()
             body = target.get("/debug/pprof/goroutine?debug=2")
             res.dump_request_ns.append(time.perf_counter_ns() - t0)
             res.dump_bytes = len(body)
-            time.sleep(window_s)
-            gap, _ = target.max_gap()
+            time.sleep(PauseWindow.AFTER_RESUME_S)
+            gap = target.spin_stop()
             res.dump_felt_ns.append(gap)
+            time.sleep(window_s)  # let the dump's garbage settle before the next one
             dumped = body.count(b"\ngoroutine ") + body.startswith(b"goroutine ")
             if dumped < n:
                 res.note(f"debug=2 dump listed {dumped} goroutines only")
@@ -329,7 +338,7 @@ def details(results: list[SizeResult]) -> list[str]:
         if r.snapshot_wall_s:
             bits.append(f"snapshot wall time median {median(r.snapshot_wall_s) or 0:.2f} s")
         if r.meter_period_ns:
-            bits.append(f"hiccup meter mean period {fmt_ms(median(r.meter_period_ns))} ms")
+            bits.append(f"sleeping meter mean period {fmt_ms(median(r.meter_period_ns))} ms")
         if r.dump_bytes:
             bits.append(f"debug=2 body {r.dump_bytes / 1e6:.1f} MB")
         out.append(f"- N={r.n:,}: " + ", ".join(bits))
@@ -361,13 +370,15 @@ def report(
         "",
         "Times in ms, median / max over the runs. *tool pause*: `ProcessSnapshot.pause_ns`, "
         "first thread stopped to last thread resumed, as the tool measures it. *felt "
-        "max-gap*: the largest wake-up delay of the target's hiccup meter (a goroutine "
-        "looping on a 100 µs sleep) in a window holding the snapshot's pause (reset just "
-        "before the first thread is stopped, read 20 ms after the resume) or one debug=2 "
-        "request (reset before, read a window after). It includes the meter's resolution "
-        "(about 1 ms: see the mean period below) and the machine's scheduling noise, shown "
-        f"by the *idle noise floor* (a {args.window_ms} ms window with nothing in it). "
-        "*whole-capture felt*: the meter window around all of capture_process (analysis, "
+        "max-gap*: the largest interval between two clock readings of the target's "
+        "spinning meter (a goroutine reading the clock in a loop) in a window holding the "
+        "snapshot's pause (started just before the first thread is stopped, stopped 20 ms "
+        "after the resume) or one debug=2 request (started before it, stopped 20 ms after "
+        "the answer). While it spins the meter keeps a CPU busy, so the target is not idle "
+        "when paused: its thread is stopped while running. The *idle noise floor* is the "
+        f"same meter over a {args.window_ms} ms window with nothing in it. *whole-capture "
+        "felt*: the sleeping meter (a goroutine looping on a 100 µs sleep; about 1 ms "
+        "resolution: see its mean period below) around all of capture_process (analysis, "
         "probe compilation, pause, decoding: seconds of CPU on the same machine) plus "
         f"{args.window_ms} ms. Ratio: debug=2 felt median / sideeye felt median. "
         "Targets: pause ≤1 ms at 1k, ≤3 ms at 10k, ≤30 ms at 100k; ratio ≥20× at 10k and "

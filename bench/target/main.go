@@ -9,6 +9,17 @@
 // a wake-up beyond the requested sleep since the last reset: a stop-the-world pause,
 // or a debugger's pause of the process, shows up as a gap of about its length.
 //
+// A second meter spins instead of sleeping, for sub-millisecond gaps:
+//
+//	GET /hiccup/spin?ms=N   starts a goroutine reading the clock in a loop for N ms
+//	                        (answers once it runs), keeping the largest interval
+//	GET /hiccup/spin/stop   ends it early (or waits for its end) and returns
+//	                        {"max_gap_ns": ..., "samples": ..., "spun_ns": ...}
+//
+// The sleeping meter resolves about a millisecond (an idle process wakes from sleeps
+// that short about once a millisecond); the spinning one resolves the clock's cost, at
+// the price of a CPU while it spins, so it only runs in measurement windows.
+//
 // It prints one line `READY {json}` on stdout (pid, addr, goroutines, ...) once the
 // goroutines are parked, and runs until killed or until -lifetime has passed.
 package main
@@ -22,6 +33,7 @@ import (
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +133,90 @@ func (h *hiccupMeter) serveReset(w http.ResponseWriter, r *http.Request) {
 	h.serveMax(w, r)
 }
 
+// spinMeter measures the largest interval between two consecutive clock readings of
+// a goroutine that does nothing else: while its thread is stopped, it reads no clock.
+type spinMeter struct {
+	mu      sync.Mutex
+	stop    atomic.Bool
+	done    chan struct{}
+	maxGap  time.Duration
+	samples uint64
+	spun    time.Duration
+}
+
+// spinLoop runs on its own goroutine for at most d.
+//
+//go:noinline
+func (s *spinMeter) spinLoop(d time.Duration, started chan<- struct{}, done chan<- struct{}) {
+	start := time.Now()
+	prev := start
+	var maxGap time.Duration
+	var samples uint64
+	close(started)
+	for !s.stop.Load() {
+		now := time.Now()
+		if gap := now.Sub(prev); gap > maxGap {
+			maxGap = gap
+		}
+		prev = now
+		samples++
+		if now.Sub(start) >= d {
+			break
+		}
+	}
+	s.mu.Lock()
+	s.maxGap, s.samples, s.spun = maxGap, samples, prev.Sub(start)
+	s.mu.Unlock()
+	close(done)
+}
+
+func (s *spinMeter) serveStart(w http.ResponseWriter, r *http.Request) {
+	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+	if err != nil || ms <= 0 {
+		http.Error(w, "ms: a positive number of milliseconds", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	if s.done != nil {
+		select {
+		case <-s.done:
+		default:
+			s.mu.Unlock()
+			http.Error(w, "already spinning", http.StatusConflict)
+			return
+		}
+	}
+	started, done := make(chan struct{}), make(chan struct{})
+	s.done = done
+	s.stop.Store(false)
+	s.mu.Unlock()
+	go s.spinLoop(time.Duration(ms)*time.Millisecond, started, done)
+	<-started
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"spinning": true})
+}
+
+func (s *spinMeter) serveStop(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		http.Error(w, "not spinning", http.StatusConflict)
+		return
+	}
+	s.stop.Store(true)
+	<-done
+	s.mu.Lock()
+	out := map[string]any{
+		"max_gap_ns": s.maxGap.Nanoseconds(),
+		"samples":    s.samples,
+		"spun_ns":    s.spun.Nanoseconds(),
+	}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
 func main() {
 	var (
 		n        = flag.Int("goroutines", 1000, "goroutines parked on a channel receive in main.parked")
@@ -136,6 +232,9 @@ func main() {
 	h := &hiccupMeter{interval: *interval, reset: time.Now()}
 	http.HandleFunc("/hiccup/max", h.serveMax)
 	http.HandleFunc("/hiccup/reset", h.serveReset)
+	spin := &spinMeter{}
+	http.HandleFunc("/hiccup/spin", spin.serveStart)
+	http.HandleFunc("/hiccup/spin/stop", spin.serveStop)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "target:", err)

@@ -23,9 +23,10 @@ from . import stack_probe, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
-# Threads walking at once, one per CPU. Safe because each walker is stopped right
-# after its probe (see capture/pause.py run_signal_handlers): one that finishes early
-# does not go back to running Go code while the others still walk.
+# Threads walking at once, one per CPU. Safe because each walker stops by itself when
+# the signal handler that ran its probe returns (see capture/pause.py
+# run_signal_handlers): one that finishes early does not go back to the goroutine it
+# interrupted while the others still walk.
 PARALLEL_WALKERS = 8
 MAX_COPIES = 32  # uprobes on the trigger, each with a tail-call chain of its own
 
@@ -141,9 +142,37 @@ class StackProbe:
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
         self._workers = 0
+        self._tgid = pid
         self.copies = copies
         self._lookup: Callable[..., int] = bcc.lib.bpf_lookup_elem
+        self._update: Callable[..., int] = bcc.lib.bpf_update_elem
+        self._update_batch: Callable[..., int] = bcc.lib.bpf_update_batch
+        self._allgs_addr = layout.allgs_addr
         self._map_fd = self._cursors.map_fd
+        # What arm() writes during the pause, made now.
+        self._threads_fd = self._threads.map_fd
+        self._thread_key = self._threads.Key
+        self._thread_leaf = self._threads.Leaf
+        worker_of = self.bpf[b"worker_of"]
+        self._worker_of_fd = worker_of.map_fd
+        self._worker_key = worker_of.Key
+        self._worker_leaf = worker_of.Leaf
+        self._armed: list[Any] = []
+        self._peeked = [self._cursors.Leaf() for _ in range(self.max_workers)]
+        self._vstate: list[Any] = []
+        for slot in range(self.max_workers):
+            cur = self._cursors.Leaf()
+            cur.lq_base = slot * (stack_probe.LABEL_QUEUE // stack_probe.MAX_WORKERS)
+            cur.vq_base = slot * (value_probe.VALUE_JOBS // stack_probe.MAX_WORKERS)
+            self._armed.append(cur)
+        self._vstates_fd: int | None = None
+        if self.values:
+            states = self.bpf[b"vstates"]
+            self._vstates_fd = states.map_fd
+            for slot in range(self.max_workers):
+                state = states.Leaf()
+                state.worker = slot
+                self._vstate.append(state)
 
         def on_record(_ctx: Any, data: Any, size: int) -> int:
             self._records.append(ct.string_at(data, size))
@@ -152,39 +181,60 @@ class StackProbe:
         self._on_record = on_record
         self.bpf[b"records"].open_ring_buffer(on_record)
 
-    def arm(
-        self, tgid: int, gptr: int, glen: int, threads: list[ThreadRegs], workers: list[int]
-    ) -> None:
-        """Called while the target is paused: threads' registers in, one cursor armed per
-        worker thread, each with its share of allgs (starting at a multiple of GBATCH)."""
-        leaf_t = self._threads.Leaf
-        key_t = self._threads.Key
-        for t in threads:
-            self._threads[key_t(t.tid)] = leaf_t(t.sp, t.pc, t.bp)
-        n = len(workers)
-        batch = stack_probe.GBATCH
-        share = -(-glen // n // batch) * batch if glen else batch
-        worker_of = self.bpf[b"worker_of"]
-        for slot, tid in enumerate(workers):
-            cur = self._cursors.Leaf()
+    def prepare(self, tgid: int, workers: int) -> None:
+        """Before the pause: one cursor armed per worker. The probe reads allgs itself
+        and takes its share, so nothing here depends on the paused state; it only runs
+        on the threads arm() names."""
+        self._tgid = tgid
+        for slot in range(workers):
+            cur = self._armed[slot]
             cur.armed = 1
             cur.tgid = tgid
-            cur.gptr = gptr
-            cur.gi = min(slot * share, glen)
-            cur.glen = min((slot + 1) * share, glen)
-            cur.lq_base = slot * (stack_probe.LABEL_QUEUE // stack_probe.MAX_WORKERS)
-            cur.vq_base = slot * (value_probe.VALUE_JOBS // stack_probe.MAX_WORKERS)
-            self._cursors[ct.c_int(slot)] = cur
-            if self.values:
-                states = self.bpf[b"vstates"]
-                state = states.Leaf()
-                state.worker = slot
-                states[ct.c_int(slot)] = state
-            worker_of[worker_of.Key(tid)] = worker_of.Leaf(slot)
-        self._workers = n
+            cur.allgs = self._allgs_addr
+            cur.slot = slot
+            cur.nworkers = workers
+            key = ct.c_int(slot)
+            self._update(self._map_fd, ct.byref(key), ct.byref(cur), 0)
+            if self._vstates_fd is not None:
+                self._update(self._vstates_fd, ct.byref(key), ct.byref(self._vstate[slot]), 0)
+        self._workers = workers
+
+    def arm(self, threads: list[ThreadRegs], workers: list[int]) -> None:
+        """Called while the target is paused: the threads' registers and the walking
+        threads. Raw calls on objects made before the pause: BCC's table wrappers cost
+        about 10 us a call, which the target would feel."""
+        if len(workers) != self._workers:  # fewer clean threads than planned
+            self.prepare(self._tgid, len(workers))
+        self._write_threads(threads)
+        for slot, tid in enumerate(workers):
+            wkey = self._worker_key(tid)
+            wleaf = self._worker_leaf(slot)
+            self._update(self._worker_of_fd, ct.byref(wkey), ct.byref(wleaf), 0)
+
+    def _write_threads(self, threads: list[ThreadRegs]) -> None:
+        """The threads map, in one batched update."""
+        n = len(threads)
+        if not n:
+            return
+        keys = (self._thread_key * n)(*(self._thread_key(t.tid) for t in threads))
+        leaves = (self._thread_leaf * n)(*(self._thread_leaf(t.sp, t.pc, t.bp) for t in threads))
+        count = ct.c_uint32(n)
+        if self._update_batch(self._threads_fd, ct.byref(keys), ct.byref(leaves), ct.byref(count)):
+            for key, leaf in zip(keys, leaves, strict=True):  # an old kernel: one by one
+                self._update(self._threads_fd, ct.byref(key), ct.byref(leaf), 0)
+
+    def warm_up(self) -> None:
+        """Runs what the tracer runs during the pause once beforehand, so that it runs
+        from warm caches then (cold, the same Python code takes several times longer).
+        Writes only thread 0's entry, which no goroutine's thread can match."""
+        for _ in range(3):
+            self._write_threads([ThreadRegs(0, 0, 0, 0)] * 4)
+            self.hits()
+            self.progress(0)
+            self.done()
 
     def poll(self) -> list[Any]:
-        """Every armed worker's cursor, read with raw map lookups (cheap in the pause)."""
+        """Every armed worker's cursor, each a copy of its own."""
         out = []
         for slot in range(self._workers):
             key = ct.c_int(slot)
@@ -193,24 +243,41 @@ class StackProbe:
             out.append(leaf)
         return out
 
+    def _peek(self, slot: int) -> Any:
+        """One worker's cursor, read with a raw map lookup into a buffer reused by every
+        call: the tracer polls it while the target is paused."""
+        key = ct.c_int(slot)
+        leaf = self._peeked[slot]
+        self._lookup(self._map_fd, ct.byref(key), ct.byref(leaf))
+        return leaf
+
     def hits(self) -> list[int]:
         """Per walking thread, how many times the probe fired: tells a stop after the
         probe from one on the way to it."""
-        return [c.hits for c in self.poll()]
+        return [int(self._peek(slot).hits) for slot in range(self._workers)]
 
     def fired_since(self, before: list[int], worker: int) -> bool:
-        return bool(self.poll()[worker].hits > before[worker])
+        return bool(self._peek(worker).hits > before[worker])
+
+    def progress(self, worker: int) -> int:
+        """A counter that grows while the probe runs on this worker's thread."""
+        c = self._peek(worker)
+        return int(c.hits + c.invocations)
 
     def workers_for(self, goroutines: int) -> int:
         return max(1, min(self.max_workers, goroutines // WORKER_SHARE))
 
     def done(self) -> bool:
-        return all(c.done for c in self.poll())
+        return all(self._peek(slot).done for slot in range(self._workers))
 
     def disarm(self) -> None:
-        for slot, cur in enumerate(self.poll()):
-            cur.armed = 0
-            self._cursors[ct.c_int(slot)] = cur
+        """Stops a walk that did not finish (a probe that is done does nothing more)."""
+        for slot in range(self._workers):
+            cur = self._peek(slot)
+            if not cur.done:
+                cur.armed = 0
+                key = ct.c_int(slot)
+                self._update(self._map_fd, ct.byref(key), ct.byref(cur), 0)
 
     def detach(self) -> None:
         """Removes the uprobes (the program stays loaded until close).

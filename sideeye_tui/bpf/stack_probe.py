@@ -169,7 +169,10 @@ struct head_rec {{
 struct cursor {{
     u64 armed;      /* set by the tracer while the process is paused */
     u64 tgid;
-    u64 gptr;       /* allgs' backing array, read by the tracer during the pause */
+    u64 allgs;      /* address of runtime.allgs (a slice header: ptr, len, cap) */
+    u64 slot;       /* this worker's index, and how many workers share allgs */
+    u64 nworkers;
+    u64 gptr;       /* allgs' backing array, read at the first invocation */
     u64 gi;         /* next index into allgs */
     u64 glen;       /* end of this worker's share of allgs */
     u64 bp;         /* frame pointer of the goroutine being unwound */
@@ -184,6 +187,7 @@ struct cursor {{
     u64 t_done;     /* ... when the walk finished */
     u64 chains_ended;   /* copies whose tail-call budget ran out before the end */
     u64 hits;       /* uprobe hits on this worker's thread */
+    u64 cpu;        /* the CPU of the first invocation (shows whether walkers overlapped) */
     u64 win_base;   /* the stack window: a copy of [win_base, win_base + win_len) */
     u32 win_len;
     u32 depth;
@@ -233,8 +237,8 @@ struct label_job {{
     u64 ptr;
 }};
 
-/* One cursor per worker thread: the tracer splits allgs between threads that run the
-   probe at the same time on different CPUs. */
+/* One cursor per worker thread: allgs is split between threads that run the probe at
+   the same time on different CPUs. */
 BPF_ARRAY(cursors, struct cursor, MAX_WORKERS);
 BPF_HASH(worker_of, u32, u32, 4096);
 BPF_ARRAY(label_jobs, struct label_job, LABEL_QUEUE);
@@ -303,7 +307,7 @@ static __always_inline void push(struct cursor *c, u64 pc) {{
 static __always_inline void start_goroutine(struct cursor *c) {{
     u64 gi = c->gi;
     u32 slot = gi % GBATCH;
-    if (slot == 0) {{   /* the tracer starts each worker at a multiple of GBATCH */
+    if (slot == 0) {{   /* each worker starts at a multiple of GBATCH */
         u64 left = c->glen - gi;
         if (left > GBATCH)
             left = GBATCH;
@@ -441,6 +445,24 @@ end:
     c->in_g = 0;
 }}
 
+/* This worker's share of allgs, read here rather than by the tracer: the process is
+   stopped, so every worker sees the same slice. Shares start at multiples of GBATCH. */
+static __always_inline void take_share(struct cursor *c) {{
+    u64 hdr[2] = {{0, 0}};
+    c->gi = 0;
+    c->glen = 0;
+    if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)c->allgs))
+        return;
+    u64 n = c->nworkers ? c->nworkers : 1;
+    u64 share = (hdr[1] + n - 1) / n;
+    share = (share + GBATCH - 1) / GBATCH * GBATCH;
+    u64 lo = c->slot * share;
+    u64 hi = lo + share;
+    c->gptr = hdr[0];
+    c->gi = lo < hdr[1] ? lo : hdr[1];
+    c->glen = hi < hdr[1] ? hi : hdr[1];
+}}
+
 int walk(struct pt_regs *ctx) {{
     u64 id = bpf_get_current_pid_tgid();
     u32 tid = id;
@@ -458,8 +480,11 @@ int walk(struct pt_regs *ctx) {{
         {finish}
         return 0;
     }}
-    if (c->invocations++ == 0)
+    if (c->invocations++ == 0) {{
         c->t_first = bpf_ktime_get_ns();
+        c->cpu = bpf_get_smp_processor_id();
+        take_share(c);
+    }}
     for (int i = 0; i < STEPS; i++) {{
         if (c->in_g) {{
             step_frame(c);

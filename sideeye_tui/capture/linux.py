@@ -15,14 +15,18 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 PTRACE_CONT = 7
 PTRACE_GETREGS = 12
 PTRACE_DETACH = 17
+PTRACE_GETEVENTMSG = 0x4201
 PTRACE_SEIZE = 0x4206
 PTRACE_INTERRUPT = 0x4207
+PTRACE_SYSCALL = 24
+PTRACE_O_TRACESYSGOOD = 0x1
 PTRACE_O_TRACECLONE = 0x8
 PTRACE_EVENT_CLONE = 3
 PTRACE_EVENT_STOP = 128
 WALL = 0x40000000
 
 SIGTRAP = 5
+SYSCALL_STOP = SIGTRAP | 0x80  # the stop signal of a syscall-stop, with TRACESYSGOOD
 SIGSTOP = 19
 SIGURG = 23
 
@@ -114,6 +118,31 @@ def interrupt(tid: int) -> None:
 
 def cont(tid: int, sig: int = 0) -> None:
     ptrace(PTRACE_CONT, tid, 0, sig)
+
+
+def cont_to_syscall(tid: int, sig: int = 0) -> None:
+    """PTRACE_SYSCALL: resume (delivering sig), stop at the next syscall entry or exit."""
+    ptrace(PTRACE_SYSCALL, tid, 0, sig)
+
+
+def last_cpu(stat_fd: int) -> int | None:
+    """The CPU a thread last ran on: field 39 of its /proc/PID/task/TID/stat, read
+    through a descriptor opened earlier (opening costs far more than reading)."""
+    try:
+        fields = os.pread(stat_fd, 1024, 0).rsplit(b")", 1)[1].split()
+        return int(fields[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def event_message(tid: int) -> int:
+    """PTRACE_GETEVENTMSG: for a clone event, the new thread's id."""
+    msg = ctypes.c_ulong(0)
+    _check(
+        _ptrace(PTRACE_GETEVENTMSG, tid, None, ctypes.cast(ctypes.byref(msg), ctypes.c_void_p)),
+        "ptrace(GETEVENTMSG)",
+    )
+    return int(msg.value)
 
 
 def detach(tid: int, sig: int = 0) -> None:

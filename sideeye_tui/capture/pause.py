@@ -25,6 +25,7 @@ class PausedThread:
     regs: linux.UserRegs | None = None
     pending_signal: int = 0  # a signal that was being delivered when we stopped it
     stopped: bool = False
+    stat_fd: int | None = None  # /proc/PID/task/TID/stat, opened before the pause
 
 
 @dataclass
@@ -46,6 +47,7 @@ def _task_ids(pid: int) -> set[int]:
         raise ProcessError(f"pid {pid} exited") from None
 
 
+POLL_S = 0.00002  # between waitpid(WNOHANG) polls while threads run
 STOP_TIMEOUT_S = 1.0  # a thread in uninterruptible sleep may not stop; we won't wait forever
 
 
@@ -59,13 +61,14 @@ def _wait(proc: PausedProcess, tid: int, timeout_s: float = STOP_TIMEOUT_S) -> l
                 f"pid {proc.pid}: thread {tid} did not stop within {timeout_s:.0f} s "
                 "(uninterruptible sleep?); the process was left running"
             )
-        time.sleep(0.00001)
+        time.sleep(POLL_S)
         st = linux.wait(tid, nohang=True)
     return st
 
 
-def _wait_stopped(proc: PausedProcess, thread: PausedThread, new_tids: set[int]) -> None:
-    """Waits until the thread sits in a ptrace-stop; records what kind of stop it is."""
+def _wait_stopped(proc: PausedProcess, thread: PausedThread) -> None:
+    """Waits until the thread sits in a ptrace-stop; records what kind of stop it is.
+    A thread it created meanwhile (attached by the kernel) joins proc.threads."""
     while not thread.stopped:
         st = _wait(proc, thread.tid)
         if st.exited:
@@ -74,9 +77,13 @@ def _wait_stopped(proc: PausedProcess, thread: PausedThread, new_tids: set[int])
         if st.event == linux.PTRACE_EVENT_STOP:
             thread.stopped = True
         elif st.event == linux.PTRACE_EVENT_CLONE:
-            thread.stopped = True  # the new thread is attached by the kernel; found below
+            thread.stopped = True
+            child = linux.event_message(thread.tid)
+            if child not in proc.threads:
+                proc.threads[child] = PausedThread(child)  # reports its own first stop
         elif st.event == 0:
-            thread.pending_signal = st.stop_signal
+            if st.stop_signal != linux.SYSCALL_STOP:  # a syscall-stop carries no signal
+                thread.pending_signal = st.stop_signal
             thread.stopped = True
         else:
             linux.cont(thread.tid)
@@ -103,35 +110,51 @@ class realtime:
                 os.sched_setscheduler(0, self._old[0], self._old[1])
 
 
+MAX_CPU_LOOKUPS = 64  # threads whose last CPU we may read during a pause
+
+
+def _attach_all(proc: PausedProcess) -> None:
+    """PTRACE_SEIZE every thread, without stopping any: they run on until pause()
+    interrupts them, so the attaching (tens of microseconds a thread) is not part of
+    the pause. Threads they create from now on are attached by the kernel."""
+    while True:
+        fresh = _task_ids(proc.pid) - proc.threads.keys()
+        if not fresh:
+            return
+        for tid in sorted(fresh):
+            try:
+                linux.seize(tid, linux.PTRACE_O_TRACECLONE | linux.PTRACE_O_TRACESYSGOOD)
+            except OSError as err:
+                if err.errno == errno.ESRCH:
+                    continue  # the thread exited meanwhile
+                if err.errno != errno.EPERM or not proc.threads:
+                    raise
+                # EPERM: already ours, attached by the kernel when its parent cloned it.
+            thread = PausedThread(tid)
+            if len(proc.threads) < MAX_CPU_LOOKUPS:
+                with contextlib.suppress(OSError):
+                    thread.stat_fd = os.open(f"/proc/{proc.pid}/task/{tid}/stat", os.O_RDONLY)
+            proc.threads[tid] = thread
+
+
 def pause(pid: int) -> PausedProcess:
-    """Stops every thread of pid. Call resume() in a finally block."""
+    """Stops every thread of pid. Call resume() in a finally block.
+
+    The pause (pause_ns) runs from the first PTRACE_INTERRUPT to the last detach."""
     proc = PausedProcess(pid)
-    proc.stopped_at_ns = time.monotonic_ns()
     try:
-        while True:
-            fresh = _task_ids(pid) - proc.threads.keys()
-            if not fresh:
-                break
-            for tid in sorted(fresh):
-                try:
-                    linux.seize(tid, linux.PTRACE_O_TRACECLONE)
-                except OSError as err:
-                    if err.errno == errno.ESRCH:
-                        continue  # the thread exited meanwhile
-                    if err.errno != errno.EPERM or not proc.threads:
-                        raise
-                    # EPERM: already ours, auto-attached when its parent cloned it.
-                    proc.threads[tid] = PausedThread(tid)
-                    continue
-                proc.threads[tid] = PausedThread(tid)
-                try:
-                    linux.interrupt(tid)
-                except OSError as err:
-                    if err.errno != errno.ESRCH:
-                        raise
+        _attach_all(proc)
+        proc.stopped_at_ns = time.monotonic_ns()
+        for thread in list(proc.threads.values()):
+            try:
+                linux.interrupt(thread.tid)
+            except OSError as err:
+                if err.errno != errno.ESRCH:
+                    raise
+        while not all(t.stopped for t in proc.threads.values()):
             for thread in list(proc.threads.values()):
                 if not thread.stopped:
-                    _wait_stopped(proc, thread, fresh)
+                    _wait_stopped(proc, thread)
         if not proc.threads:
             raise ProcessError(f"pid {pid} exited")
         for thread in proc.threads.values():
@@ -159,7 +182,7 @@ def resume(proc: PausedProcess) -> None:
         if not thread.stopped:
             try:
                 linux.interrupt(thread.tid)
-                _wait_stopped(proc, thread, set())
+                _wait_stopped(proc, thread)
             except (OSError, ProcessError):
                 # Not stopped yet: the kernel detaches it when the tracer thread exits,
                 # which is why every capture runs in a thread of its own.
@@ -167,14 +190,78 @@ def resume(proc: PausedProcess) -> None:
         with contextlib.suppress(OSError):  # exited meanwhile
             linux.detach(thread.tid, thread.pending_signal)
     proc.resumed_at_ns = time.monotonic_ns()
+    for thread in proc.threads.values():
+        if thread.stat_fd is not None:
+            os.close(thread.stat_fd)
     proc.threads.clear()
 
 
-def pick_threads(proc: PausedProcess, count: int) -> list[int]:
-    """Threads to run a signal handler on: cleanly stopped ones, the main thread first."""
+@dataclass(frozen=True)
+class Walkers:
+    """The threads that run the probe, in the order they are let go, and the CPU the
+    tracer should sit on meanwhile (None: anywhere)."""
+
+    tids: list[int]
+    tracer_cpu: int | None
+
+
+def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
+    """Threads to run the probe on, each on a CPU of its own.
+
+    A thread let go is placed by the scheduler on the CPU it last ran on when that CPU
+    is idle, else next to whatever runs there; and a probe runs to its end without being
+    preempted. So walkers that last ran on the same CPU queue behind each other, and so
+    does one woken onto the tracer's own CPU while the tracer runs. We pick threads that
+    last ran on distinct CPUs and let them go in order, the one on the tracer's CPU
+    last: it runs as soon as the tracer waits. Clean stops only (no signal pending)."""
     clean = [t.tid for t in proc.threads.values() if t.stopped and t.pending_signal == 0]
     clean.sort(key=lambda tid: (tid != proc.pid, tid))
-    return clean[: max(count, 0)] or [min(proc.threads)]
+    if not clean:
+        return Walkers([min(proc.threads)], None)
+    count = max(count, 1)
+    if count == 1:
+        return Walkers(clean[:1], None)
+    allowed = os.sched_getaffinity(0)
+    by_cpu: dict[int, int] = {}
+    for tid in clean:
+        fd = proc.threads[tid].stat_fd
+        cpu = linux.last_cpu(fd) if fd is not None else None
+        if cpu is not None and cpu not in by_cpu:
+            by_cpu[cpu] = tid
+            if len(by_cpu) == count:
+                break
+    chosen = list(by_cpu.values())[:count]
+    chosen += [tid for tid in clean if tid not in chosen][: count - len(chosen)]
+    tracer_cpu = next((cpu for cpu, tid in by_cpu.items() if cpu in allowed), None)
+    if tracer_cpu is not None:
+        mine = by_cpu[tracer_cpu]
+        chosen = [tid for tid in chosen if tid != mine] + [mine]
+    return Walkers(chosen, tracer_cpu)
+
+
+class pinned:
+    """Keeps the calling thread on one CPU for a while (None: no change)."""
+
+    def __init__(self, cpu: int | None) -> None:
+        self.cpu = cpu
+        self._old: set[int] | None = None
+
+    def __enter__(self) -> None:
+        if self.cpu is None:
+            return
+        try:
+            self._old = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {self.cpu})
+        except OSError:
+            self._old = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, self._old)
+
+
+HANDLER_STALL_S = 0.002  # probe over, no stop yet: the handler is stuck; stop it
 
 
 def run_signal_handlers(
@@ -182,27 +269,38 @@ def run_signal_handlers(
     tids: list[int],
     sig: int,
     probe_ran: Callable[[int], bool],
+    probe_progress: Callable[[int], int],
     timeout_s: float = 2.0,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
-    """Lets the given threads run into the target's handler for `sig`, at once, while
-    every other thread stays stopped, and stops each again right after the uprobe at
-    the handler's entry has fired: no Go code runs.
+    """Lets the given threads run the target's handler for `sig`, all at once, while
+    every other thread stays stopped; each stops again by itself when the handler
+    returns. This is how the probe is triggered inside the paused process.
 
-    This is how the probe is triggered inside the paused process. Go ignores a SIGURG
-    it did not ask for (it is its own preemption signal). The trick that stops a thread
-    just after its probe: PTRACE_INTERRUPT sent while the probe runs is held by the
-    kernel until the uprobe has single-stepped the probed instruction, so the thread
-    stops one instruction into the handler. `probe_ran(i)` says whether the probe has
-    run on tids[i] since the call began; if a stop came too early (on the way to the
-    handler), the thread is let go a little further.
+    Each thread gets the signal (tgkill), reports its delivery, and is resumed with it
+    by PTRACE_SYSCALL: it runs the handler, where the uprobe at its entry runs the
+    probe, and stops at the handler's first system call, its closing rt_sigreturn. Go
+    ignores a SIGURG it did not ask for (it is its own preemption signal): the handler
+    only acknowledges it, and the interrupted code resumes at detach. The tracer does
+    nothing while the probes run, so they need no CPU of its.
 
-    On a later call the threads are still inside the handler, where the signal is
-    blocked: it stays pending until the handler returns, and is delivered on the way
-    out of sigreturn, so again no Go code runs in between."""
+    `probe_ran(i)` says whether the probe has run on tids[i] since the call began;
+    `probe_progress(i)` is a counter that grows while it runs. A thread whose probe is
+    over but which does not stop (a handler stuck on a lock held by a stopped thread)
+    is stopped with PTRACE_INTERRUPT after HANDLER_STALL_S.
+
+    On a later call each thread is still inside the handler, where the signal is
+    blocked: it stays pending until rt_sigreturn, and is delivered on the way out, so
+    again only the handler runs.
+
+    `meanwhile` runs while the threads wake up to take the signal (tens of
+    microseconds): work the probe needs before it runs, done in that shadow."""
     for tid in tids:
         linux.tgkill(proc.pid, tid, sig)
         proc.threads[tid].stopped = False
         linux.cont(tid)
+    if meanwhile is not None:
+        meanwhile()
     for tid in tids:  # each reports the signal's delivery...
         thread = proc.threads[tid]
         while True:
@@ -212,35 +310,54 @@ def run_signal_handlers(
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")
             if st.event == 0 and st.stop_signal == sig:
                 break
-            if st.event == 0:
+            if st.event == 0 and st.stop_signal != linux.SYSCALL_STOP:
                 thread.pending_signal = thread.pending_signal or st.stop_signal
             linux.cont(tid)
-    for n, tid in enumerate(tids):  # ...and only then are they all let into the handler
-        linux.cont(tid, sig)
-        linux.interrupt(tid)
-        if n + 1 < len(tids):
-            # Step off this CPU for a moment: the thread just woken takes it, and the
-            # next one, woken from wherever this thread resumes, lands on another CPU
-            # instead of queueing behind the first.
-            time.sleep(0.0001)
-    deadline = time.monotonic() + timeout_s
-    for i, tid in enumerate(tids):
-        thread = proc.threads[tid]
-        delay = 0.0
-        while True:
-            st = _wait(proc, tid, max(0.01, deadline - time.monotonic()))
-            if st.exited:
+    for tid in tids:  # ...and only then are they all let into the handler
+        linux.cont_to_syscall(tid, sig)
+    _wait_handlers(proc, tids, probe_ran, probe_progress, time.monotonic() + timeout_s)
+
+
+def _wait_handlers(
+    proc: PausedProcess,
+    tids: list[int],
+    probe_ran: Callable[[int], bool],
+    probe_progress: Callable[[int], int],
+    deadline: float,
+) -> None:
+    """Waits until each thread has stopped again after its probe (see above)."""
+    running = dict(enumerate(tids))
+    seen: dict[int, tuple[int, float]] = {}  # i -> (progress, when it last changed)
+    while running:
+        for i, tid in list(running.items()):
+            thread = proc.threads[tid]
+            ws = linux.wait(tid, nohang=True)
+            if ws is None:
+                now = time.monotonic()
+                if probe_ran(i):
+                    progress = probe_progress(i)
+                    if seen.get(i, (None, 0.0))[0] != progress:
+                        seen[i] = (progress, now)
+                stalled = i in seen and now - seen[i][1] > HANDLER_STALL_S
+                if stalled or now > deadline:
+                    linux.interrupt(tid)
+                    _wait_stopped(proc, thread)
+                    thread.stopped = True
+                    del running[i]
+                continue
+            if ws.exited:
                 del proc.threads[tid]
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")
-            if st.event == 0:  # a signal on the way: hand it back at detach
-                thread.pending_signal = thread.pending_signal or st.stop_signal
-            elif probe_ran(i):
-                thread.stopped = True
-                break
+            if ws.event == 0 and ws.stop_signal == linux.SYSCALL_STOP and probe_ran(i):
+                thread.stopped = True  # in the handler, after the probe
+                del running[i]
+                continue
+            if ws.event == 0 and ws.stop_signal != linux.SYSCALL_STOP:
+                thread.pending_signal = thread.pending_signal or ws.stop_signal
             if time.monotonic() > deadline:
                 thread.stopped = True  # stopped, though the probe did not run
-                break
-            delay = min(max(delay * 4, 0.00002), 0.002)
-            linux.cont(tid)
-            time.sleep(delay)
-            linux.interrupt(tid)
+                del running[i]
+                continue
+            linux.cont_to_syscall(tid)
+        if running:
+            time.sleep(POLL_S)

@@ -88,26 +88,32 @@ def _capture_ptrace_paused(
     return raw
 
 
-def _walk_paused_ebpf(pid: int, binary: GoBinary, probe: StackProbe) -> tuple[RawProcess, int]:
+def _walk_paused_ebpf(
+    pid: int, binary: GoBinary, probe: StackProbe, expected: int
+) -> tuple[RawProcess, int]:
+    # Large processes are walked by several threads at once, one per CPU.
+    probe.prepare(pid, probe.workers_for(expected))
+    probe.warm_up()
     paused = pause.pause(pid)
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, binary.layout.allgs_addr, 16))
-        # Large processes are walked by several threads at once, one per CPU.
-        workers = pause.pick_threads(paused, probe.workers_for(glen))
-        probe.arm(pid, gptr, glen, _thread_regs(paused), workers)
+        walkers = pause.pick_walkers(paused, probe.workers_for(expected))
+        arm = functools.partial(probe.arm, _thread_regs(paused), walkers.tids)
         raw.now_ns = time.monotonic_ns()
         deadline = time.monotonic() + WALK_BUDGET_S
-        while not probe.done() and triggers < MAX_TRIGGERS and time.monotonic() < deadline:
-            triggers += 1
-            pause.run_signal_handlers(
-                paused,
-                workers,
-                linux.SIGURG,
-                functools.partial(probe.fired_since, probe.hits()),
-                timeout_s=max(0.01, deadline - time.monotonic()),
-            )
+        with pause.pinned(walkers.tracer_cpu):
+            while not probe.done() and triggers < MAX_TRIGGERS and time.monotonic() < deadline:
+                triggers += 1
+                pause.run_signal_handlers(
+                    paused,
+                    walkers.tids,
+                    linux.SIGURG,
+                    functools.partial(probe.fired_since, probe.hits()),
+                    probe.progress,
+                    timeout_s=max(0.01, deadline - time.monotonic()),
+                    meanwhile=arm if triggers == 1 else None,
+                )
         probe.disarm()
     finally:
         pause.resume(paused)
@@ -131,7 +137,7 @@ def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -
     )
     try:
         with pause.realtime():
-            raw, triggers = _walk_paused_ebpf(pid, binary, probe)
+            raw, triggers = _walk_paused_ebpf(pid, binary, probe, expected)
         probe.detach()
         stats = probe.poll()
         decoder = RecordDecoder()
@@ -301,17 +307,19 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                 try:
                     regs = _thread_regs(paused)
                     by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
-                    gptr, glen = struct.unpack("<QQ", linux.read_memory(pid, layout.allgs_addr, 16))
                     # Two walkers even for a small process: the parallel walk is what
                     # could break the single moment, so this cross-check exercises it.
-                    workers = pause.pick_threads(paused, 2)
-                    probe.arm(pid, gptr, glen, regs, workers)
-                    pause.run_signal_handlers(
-                        paused,
-                        workers,
-                        linux.SIGURG,
-                        functools.partial(probe.fired_since, probe.hits()),
-                    )
+                    walkers = pause.pick_walkers(paused, 2)
+                    probe.prepare(pid, 2)
+                    probe.arm(regs, walkers.tids)
+                    with pause.pinned(walkers.tracer_cpu):
+                        pause.run_signal_handlers(
+                            paused,
+                            walkers.tids,
+                            linux.SIGURG,
+                            functools.partial(probe.fired_since, probe.hits()),
+                            probe.progress,
+                        )
                     probe.disarm()
                 finally:
                     pause.resume(paused)
