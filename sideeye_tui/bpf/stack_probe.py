@@ -124,6 +124,7 @@ def generate(
 #define HEAD {HEAD}
 #define BATCH {BATCH}
 #define REC_MAX {REC_MAX}
+#define REC_HEAD {REC_MAX - 8 * CHUNK}
 #define MAX_WORKERS {MAX_WORKERS}
 #define QUEUE_SHARE (LABEL_QUEUE / MAX_WORKERS)
 #define MAX_LABELS {MAX_LABELS}
@@ -262,18 +263,29 @@ static __always_inline void flush_batch(struct cursor *c) {{
     c->boff = 0;
 }}
 
-static __always_inline void emit(struct cursor *c, u32 size) {{
+static __always_inline void emit(struct cursor *c, u32 npcs) {{
+    u32 size = REC_HEAD + npcs * 8;
     if (c->boff + size > BATCH)
         flush_batch(c);
     u32 off = c->boff;
     if (off >= BATCH)
         return;
-    /* Word by word: clang's memcpy to a variable offset crashes BCC's LLVM 14. */
-    u64 *dst = (u64 *)(c->batch + off);
+    /* Word by word: clang's memcpy to a variable offset crashes BCC's LLVM 14. The
+       fields, then only the pcs in use: most stacks fill a fraction of a chunk. The
+       mask changes nothing (off < BATCH, a power of two) but tells the verifier. */
+    u64 *dst = (u64 *)(c->batch + (off & (BATCH - 1)));
     u64 *src = (u64 *)&c->r;
 #pragma unroll
-    for (int i = 0; i < REC_MAX / 8; i++)
+    for (int i = 0; i < REC_HEAD / 8; i++)
         dst[i] = src[i];
+#pragma unroll
+    for (int b = 0; b < CHUNK / 8; b++) {{   /* eight pcs at a time */
+        if (b * 8 >= npcs)
+            break;
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            dst[REC_HEAD / 8 + b * 8 + j] = src[REC_HEAD / 8 + b * 8 + j];
+    }}
     c->boff = off + size;
 }}
 
@@ -284,7 +296,7 @@ static __always_inline void flush(struct cursor *c, u32 last) {{
         n = CHUNK;
     if (last)
         r->flags |= {FRAMES_LAST};
-    emit(c, sizeof(*r) - sizeof(r->pcs) + n * sizeof(u64));
+    emit(c, n);
     r->kind = {REC_FRAMES};
     r->depth += n;
     r->n = 0;
