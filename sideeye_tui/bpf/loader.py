@@ -22,7 +22,7 @@ from ..values.plan import CapturePlan
 from . import stack_probe, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
-WORKER_SHARE = 4000  # goroutines below which one more walking thread is not worth it
+WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
 # Threads walking at once, one per CPU. Safe because each walker stops by itself when
 # the signal handler that ran its probe returns (see capture/pause.py
 # run_signal_handlers): one that finishes early does not go back to the goroutine it
