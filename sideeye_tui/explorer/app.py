@@ -8,6 +8,7 @@ the app closes its own read-only connections (DuckDB locks a file per process).
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,19 +95,22 @@ class BrowserScreen(Screen[None]):
         infos: list[SnapshotInfo],
         snapshot_id: int,
         options: Options,
+        pids: list[int],
+        first_page: queries.BucketPage | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.infos = infos
         self.snapshot_id = snapshot_id
         self.options = options
-        self.pids = [p.pid for p in queries.processes(store, snapshot_id) if p.error is None]
+        self.pids = pids
+        self._first_page = first_page
 
     def compose(self) -> ComposeResult:
         yield Static("", id="header")
         with TabbedContent(initial="goroutines", id="tabs"):
             with TabPane("1 Goroutines", id="goroutines"):
-                yield GoroutinesPane(self.store, self.snapshot_id, self.pids)
+                yield GoroutinesPane(self.store, self.snapshot_id, self.pids, self._first_page)
             with TabPane("2 Flame", id="flame"):
                 yield FlameGraph(self.store, self.snapshot_id, self.pids)
             with TabPane("3 Tables", id="tables"):
@@ -121,7 +125,11 @@ class BrowserScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._load_header(self.snapshot_id)
-        self.query_one(GoroutinesPane).bucket_tree.focus()
+        self.query_one(GoroutinesPane).bucket_list.focus()
+        # What is alive once the browser is up (modules, widgets, styles) leaves the
+        # collector's reach: its full collections, which walked all of it and took up
+        # to 50 ms in the middle of a keystroke, only walk what came after.
+        self.call_after_refresh(gc.freeze)
 
     @work(thread=True, exclusive=True, group="header")
     def _load_header(self, snapshot_id: int) -> None:
@@ -158,7 +166,7 @@ class BrowserScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="switch")
     def _switch(self, snapshot_id: int) -> None:
         pids = [p.pid for p in queries.processes(self.store, snapshot_id) if p.error is None]
-        self.store.stacks_table(snapshot_id)  # built here, off the event loop
+        self.store.prepare(snapshot_id)  # built here, off the event loop
         self.app.call_from_thread(self._switched, snapshot_id, pids)
 
     def _switched(self, snapshot_id: int, pids: list[int]) -> None:
@@ -270,15 +278,24 @@ class ExplorerApp(App[None]):
                 snapshot_id = ids[-1]
             elif snapshot_id not in ids:
                 raise StoreError(f"{self.options.db_path}: no snapshot {snapshot_id}")
-            store.stacks_table(snapshot_id)
+            pids = [p.pid for p in queries.processes(store, snapshot_id) if p.error is None]
+            # The first page is read here too: the list is on screen with the screen.
+            first_page = queries.buckets(store, snapshot_id)
         except StoreError as e:
             self.call_from_thread(self.push_screen, MessageScreen(str(e)))
             return
-        self.call_from_thread(self._opened, store, infos, snapshot_id)
+        self.call_from_thread(self._opened, store, infos, snapshot_id, pids, first_page)
 
-    def _opened(self, store: queries.ExplorerStore, infos: list[SnapshotInfo], sid: int) -> None:
+    def _opened(
+        self,
+        store: queries.ExplorerStore,
+        infos: list[SnapshotInfo],
+        sid: int,
+        pids: list[int],
+        first_page: queries.BucketPage,
+    ) -> None:
         self.store = store
-        self.push_screen(BrowserScreen(store, infos, sid, self.options))
+        self.push_screen(BrowserScreen(store, infos, sid, self.options, pids, first_page))
 
     def snapshot_again(self, pids: list[int]) -> None:
         """`s` in the browser: back to the picker with the same processes, capturing."""
@@ -304,6 +321,7 @@ class ExplorerApp(App[None]):
     def _show_goroutine(self, event: ShowGoroutine) -> None:
         if self.store is None:
             return
+        read = self.store.details.get((event.snapshot_id, event.pid, event.goid))
         self.push_screen(
             DetailScreen(
                 self.store,
@@ -312,6 +330,7 @@ class ExplorerApp(App[None]):
                 event.goid,
                 event.depth,
                 self.options.read_source,
+                read,
             )
         )
 

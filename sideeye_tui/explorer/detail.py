@@ -47,6 +47,7 @@ class DetailScreen(Screen[None]):
         goid: int,
         depth: int | None,
         read_source: SourceReader = read_source_file,
+        detail: queries.GoroutineDetail | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -56,6 +57,7 @@ class DetailScreen(Screen[None]):
         self.initial_depth = depth
         self.read_source = read_source
         self.detail: queries.GoroutineDetail | None = None
+        self._read = detail  # read ahead: shown as the screen mounts
 
     def compose(self) -> ComposeResult:
         yield Static(f"goroutine {self.goid} (pid {self.pid})", id="detail-header")
@@ -72,7 +74,10 @@ class DetailScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#frames", DataTable)
         table.add_columns("#", "function", "file:line")
-        self._load()
+        if self._read is not None:
+            self._show(self._read)
+        else:
+            self._load()
 
     @work(thread=True, group="detail")
     def _load(self) -> None:

@@ -58,10 +58,9 @@ class FlameGraph(Widget, can_focus=True):
         self.total = 0
         self._generation = 0
 
-    def on_mount(self) -> None:
-        self.reload()
-
     def on_resize(self) -> None:
+        # The first load waits for the tab to be shown (its first size): the goroutine
+        # list, on screen at first, gets the machine while the app opens.
         self.reload()
 
     def set_snapshot(self, snapshot_id: int, pids: list[int]) -> None:
@@ -77,6 +76,8 @@ class FlameGraph(Widget, can_focus=True):
         return max(1, self.size.height - 2)  # a title line and the zoom root's line
 
     def reload(self) -> None:
+        if not self.size.height:  # never shown yet: on_resize loads it
+            return
         self._generation += 1
         self._load(self._generation, self.snapshot_id, self.zoom, self.levels, self.pid)
 

@@ -112,7 +112,7 @@ async def test_filter_updates_buckets(fixture_db: str) -> None:
         await pilot.press("slash", *"61")  # a goid
         await settle(pilot)
         assert pane.page.total_goroutines == 1
-        assert "sync.Mutex.Lock" in str(pane.bucket_tree.root.children[0].label)
+        assert "sync.Mutex.Lock" in pane.bucket_list.row_text(0)
 
 
 @sync
