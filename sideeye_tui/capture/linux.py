@@ -135,6 +135,17 @@ def last_cpu(stat_fd: int) -> int | None:
         return None
 
 
+_sched_getcpu = _libc.sched_getcpu
+_sched_getcpu.restype = ctypes.c_int
+_sched_getcpu.argtypes = []
+
+
+def current_cpu() -> int | None:
+    """The CPU the calling thread runs on."""
+    cpu = int(_sched_getcpu())
+    return None if cpu < 0 else cpu
+
+
 def event_message(tid: int) -> int:
     """PTRACE_GETEVENTMSG: for a clone event, the new thread's id."""
     msg = ctypes.c_ulong(0)

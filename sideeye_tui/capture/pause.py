@@ -137,8 +137,9 @@ def _attach_all(proc: PausedProcess) -> None:
             proc.threads[tid] = thread
 
 
-def pause(pid: int) -> PausedProcess:
-    """Stops every thread of pid. Call resume() in a finally block.
+def pause(pid: int, registers: bool = True) -> PausedProcess:
+    """Stops every thread of pid, and reads their registers unless told not to (see
+    read_registers). Call resume() in a finally block.
 
     The pause (pause_ns) runs from the first PTRACE_INTERRUPT to the last detach."""
     proc = PausedProcess(pid)
@@ -157,8 +158,8 @@ def pause(pid: int) -> PausedProcess:
                     _wait_stopped(proc, thread)
         if not proc.threads:
             raise ProcessError(f"pid {pid} exited")
-        for thread in proc.threads.values():
-            thread.regs = linux.getregs(thread.tid)
+        if registers:
+            read_registers(proc, list(proc.threads))
     except OSError as err:
         resume(proc)
         if not process_alive(pid):
@@ -174,6 +175,13 @@ def pause(pid: int) -> PausedProcess:
         resume(proc)
         raise
     return proc
+
+
+def read_registers(proc: PausedProcess, tids: list[int]) -> None:
+    """PTRACE_GETREGS of the given stopped threads (a few microseconds each)."""
+    for tid in tids:
+        thread = proc.threads[tid]
+        thread.regs = linux.getregs(tid)
 
 
 def resume(proc: PausedProcess) -> None:
@@ -221,21 +229,25 @@ def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
     count = max(count, 1)
     if count == 1:
         return Walkers(clean[:1], None)
-    allowed = os.sched_getaffinity(0)
+    here = linux.current_cpu()
     by_cpu: dict[int, int] = {}
     for tid in clean:
         fd = proc.threads[tid].stat_fd
         cpu = linux.last_cpu(fd) if fd is not None else None
         if cpu is not None and cpu not in by_cpu:
             by_cpu[cpu] = tid
-            if len(by_cpu) == count:
+            if len(by_cpu) >= count and here in by_cpu:
                 break
-    chosen = list(by_cpu.values())[:count]
+    # The tracer stays where it is when a thread last ran there (moving it costs a
+    # migration and cold caches), else it moves to one of the walkers' CPUs.
+    allowed = os.sched_getaffinity(0)
+    tracer_cpu = here if here in by_cpu else next((c for c in by_cpu if c in allowed), None)
+    others = [tid for cpu, tid in by_cpu.items() if cpu != tracer_cpu][: count - 1]
+    last = [by_cpu[tracer_cpu]] if tracer_cpu is not None else []
+    chosen = others + last
     chosen += [tid for tid in clean if tid not in chosen][: count - len(chosen)]
-    tracer_cpu = next((cpu for cpu, tid in by_cpu.items() if cpu in allowed), None)
-    if tracer_cpu is not None:
-        mine = by_cpu[tracer_cpu]
-        chosen = [tid for tid in chosen if tid != mine] + [mine]
+    if last:  # the one on the tracer's CPU goes last
+        chosen = [tid for tid in chosen if tid != last[0]] + last
     return Walkers(chosen, tracer_cpu)
 
 

@@ -94,12 +94,20 @@ def _walk_paused_ebpf(
     # Large processes are walked by several threads at once, one per CPU.
     probe.prepare(pid, probe.workers_for(expected))
     probe.warm_up()
-    paused = pause.pause(pid)
+    paused = pause.pause(pid, registers=False)
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
         walkers = pause.pick_walkers(paused, probe.workers_for(expected))
-        arm = functools.partial(probe.arm, _thread_regs(paused), walkers.tids)
+        # The walkers' registers now, before they run their handler; the others' while
+        # the walkers wake up, with the maps the probe needs.
+        pause.read_registers(paused, walkers.tids)
+        rest = [tid for tid in paused.threads if tid not in walkers.tids]
+
+        def arm() -> None:
+            pause.read_registers(paused, rest)
+            probe.arm(_thread_regs(paused), walkers.tids)
+
         raw.now_ns = time.monotonic_ns()
         deadline = time.monotonic() + WALK_BUDGET_S
         with pause.pinned(walkers.tracer_cpu):
