@@ -149,12 +149,12 @@ class PauseWindow:
         real_pause, real_resume = pause_mod.pause, pause_mod.resume
         self._saved = (real_pause, real_resume)
 
-        def pause(pid: int) -> Any:
+        def pause(pid: int, **kwargs: Any) -> Any:
             try:
                 self.target.spin_start(self.SPIN_MAX_MS)
             except Exception as e:
                 self.error = f"meter start before the pause: {e}"
-            return real_pause(pid)
+            return real_pause(pid, **kwargs)
 
         def resume(proc: Any) -> None:
             try:

@@ -130,8 +130,8 @@ def test_process_killed_while_paused(
     survivor, victim = two_fixtures
     real_pause = pause.pause
 
-    def pause_then_kill(pid: int) -> Any:
-        paused = real_pause(pid)
+    def pause_then_kill(pid: int, **kwargs: Any) -> Any:
+        paused = real_pause(pid, **kwargs)
         if pid == victim.pid:
             # Not reaped: the kernel holds the exit for the tracer (this very thread)
             # until it lets the threads go, so waiting here would never return.

@@ -58,8 +58,8 @@ def mark(c):
 
 real_pause, real_resume = pause.pause, pause.resume
 
-def paused(p):
-    r = real_pause(p)
+def paused(p, **kw):
+    r = real_pause(p, **kw)
     mark(b"S")
     if hold and backend == "ptrace":
         time.sleep(hold)
