@@ -47,6 +47,13 @@ def _task_ids(pid: int) -> set[int]:
         raise ProcessError(f"pid {pid} exited") from None
 
 
+def _forget(proc: PausedProcess, tid: int) -> None:
+    """Drops a thread that exited."""
+    thread = proc.threads.pop(tid)
+    if thread.stat_fd is not None:
+        os.close(thread.stat_fd)
+
+
 POLL_S = 0.00002  # between waitpid(WNOHANG) polls while threads run
 STOP_TIMEOUT_S = 1.0  # a thread in uninterruptible sleep may not stop; we won't wait forever
 
@@ -72,7 +79,7 @@ def _wait_stopped(proc: PausedProcess, thread: PausedThread) -> None:
     while not thread.stopped:
         st = _wait(proc, thread.tid)
         if st.exited:
-            del proc.threads[thread.tid]
+            _forget(proc, thread.tid)
             return
         if st.event == linux.PTRACE_EVENT_STOP:
             thread.stopped = True
@@ -318,7 +325,7 @@ def run_signal_handlers(
         while True:
             st = _wait(proc, tid)
             if st.exited:
-                del proc.threads[tid]
+                _forget(proc, tid)
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")
             if st.event == 0 and st.stop_signal == sig:
                 break
@@ -358,7 +365,7 @@ def _wait_handlers(
                     del running[i]
                 continue
             if ws.exited:
-                del proc.threads[tid]
+                _forget(proc, tid)
                 raise ProcessError(f"pid {proc.pid} exited during the snapshot")
             if ws.event == 0 and ws.stop_signal == linux.SYSCALL_STOP and probe_ran(i):
                 thread.stopped = True  # in the handler, after the probe
