@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 CHUNK = 32  # return addresses per record
 GBATCH = 16  # goroutine pointers read from allgs at once
-WINDOW = 1024  # bytes of stack copied at a goroutine's SP (a power of two)
+# The stack is copied in windows: FIRST_WINDOW bytes at a goroutine's SP, which holds
+# every frame of most parked goroutines, then WINDOW bytes at the first frame pointer
+# outside the copy, and so on. Each extra byte of the first copy costs time on every
+# goroutine (bench: 256 bytes walk 10,000 parked goroutines 14% faster than 1024).
+FIRST_WINDOW = 256  # powers of two, FIRST_WINDOW <= WINDOW
+WINDOW = 1024
 
 # Record kinds; the decoder in bpf/records.py mirrors these structs.
 REC_GOROUTINE = 1
@@ -42,7 +47,7 @@ SOURCE_SYSCALL = 2
 
 REC_LABELS = 3
 REC_HEAD = 4
-HEAD = 512  # bytes of a running goroutine's stack sent with its registers
+HEAD = 512  # bytes of a running goroutine's stack sent with its registers (<= WINDOW)
 BATCH = 8192  # bytes of goroutine records gathered before one ring-buffer write
 REC_MAX = 112 + 8 * CHUNK  # sizeof(struct rec): its fields, then CHUNK pcs
 MAX_LABELS = 8  # labels read per goroutine in the probe
@@ -98,6 +103,7 @@ def generate(
 ) -> str:
     """The C text of the stack-walking probe for this layout (and a capture plan's
     value program, when given). Programs run in order: walk, labels, values."""
+    assert FIRST_WINDOW <= WINDOW and HEAD <= WINDOW, "the stack copy's buffer holds both"
     all_done = "c->done = 1; c->t_done = bpf_ktime_get_ns();"
     after_labels = "chain.call(ctx, 2);" if values is not None else all_done
     # the labels program goes on (or the next copy does)
@@ -121,6 +127,7 @@ def generate(
 #define G_READ {g_read}
 #define GBATCH {GBATCH}
 #define WIN {WINDOW}
+#define WIN0 {FIRST_WINDOW}
 #define HEAD {HEAD}
 #define BATCH {BATCH}
 #define REC_MAX {REC_MAX}
@@ -379,14 +386,16 @@ static __always_inline void start_goroutine(struct cursor *c) {{
         sp = *(u64 *)(c->gbuf + {layout.g_syscallsp});
         bp = {syscallbp};
     }}
-    /* Copy the top of the stack once: most frame pointers of a parked goroutine
-       lie within it, which saves a read per frame. */
+    /* Copy the top of the stack: the frame pointers of a parked goroutine usually
+       all lie within it, which saves a read per frame (step_frame copies more). */
     c->win_base = sp;
     c->win_len = 0;
     if (sp >= c->lo && sp < c->hi) {{
         u64 len = c->hi - sp;
-        if (len > WIN)
-            len = WIN;
+        /* a running goroutine's copy also goes out whole with its registers */
+        u64 most = r->source == {SOURCE_THREAD} ? HEAD : WIN0;
+        if (len > most)
+            len = most;
         if (bpf_probe_read_user(c->win, len & (2 * WIN - 1), (void *)sp) == 0)
             c->win_len = len;
     }}
@@ -429,20 +438,22 @@ static __always_inline void step_frame(struct cursor *c) {{
         c->r.flags |= {FRAMES_BAD_FP};
         goto end;
     }}
-    u64 off = bp - c->win_base;
-    if (bp >= c->win_base && off + 16 <= c->win_len) {{
-        u32 o = off & (WIN - 1);
-        next_bp = *(u64 *)(c->win + o);
-        ret = *(u64 *)(c->win + o + 8);
-    }} else {{
-        u64 pair[2] = {{0, 0}};
-        if (bpf_probe_read_user(pair, sizeof(pair), (void *)bp)) {{
+    if (bp < c->win_base || bp - c->win_base + 16 > c->win_len) {{
+        /* The frame lies past the copy: copy the stack again from this frame on. */
+        u64 len = c->hi - bp;
+        if (len > WIN)
+            len = WIN;
+        if (bpf_probe_read_user(c->win, len & (2 * WIN - 1), (void *)bp)) {{
             c->r.flags |= {FRAMES_BAD_FP};
             goto end;
         }}
-        next_bp = pair[0];
-        ret = pair[1];
+        c->win_base = bp;
+        c->win_len = len;
     }}
+    /* Read back from the cursor, so that both ways here leave the verifier one state. */
+    u32 o = (bp - c->win_base) & (WIN - 1);
+    next_bp = *(u64 *)(c->win + o);
+    ret = *(u64 *)(c->win + o + 8);
     if (ret == 0)
         goto end;
     push(c, ret);{value_probe.queue_in_walk() if values is not None else ""}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class PausedProcess:
     threads: dict[int, PausedThread] = field(default_factory=dict)
     stopped_at_ns: int = 0
     resumed_at_ns: int = 0
+    # The tracer thread's signal mask before pause() blocked SIGCHLD (see _nap).
+    old_sigmask: set[signal.Signals] | None = None
 
     @property
     def pause_ns(self) -> int:
@@ -54,8 +57,37 @@ def _forget(proc: PausedProcess, tid: int) -> None:
         os.close(thread.stat_fd)
 
 
-POLL_S = 0.00002  # between waitpid(WNOHANG) polls while threads run
+POLL_S = 0.00002  # between waitpid(WNOHANG) polls, when SIGCHLD could not be blocked
+NAP_S = 0.001  # the longest sleep between two looks at threads that have not stopped
 STOP_TIMEOUT_S = 1.0  # a thread in uninterruptible sleep may not stop; we won't wait forever
+
+
+def _block_sigchld(proc: PausedProcess) -> None:
+    """The kernel sends the tracer SIGCHLD at every ptrace-stop of a thread it traces.
+    Blocked in the tracer thread, the signal stays pending for it, so _nap can sleep
+    until a stop instead of polling: a polling tracer shares a CPU with a walker and
+    steals it from the walker each time it wakes up."""
+    with contextlib.suppress(OSError, ValueError):
+        proc.old_sigmask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+
+
+def _restore_sigmask(proc: PausedProcess) -> None:
+    if proc.old_sigmask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, proc.old_sigmask)
+        proc.old_sigmask = None
+
+
+def _nap(proc: PausedProcess, until: float) -> None:
+    """Sleeps until a traced thread stops (SIGCHLD), NAP_S or `until` (monotonic), the
+    earliest. A wake-up with no stop behind it only costs a look at the threads: a
+    SIGCHLD left over from an earlier stop, or one another thread took first (it is
+    sent to the whole process), makes the nap return early or last NAP_S."""
+    if proc.old_sigmask is None or signal.SIGCHLD in proc.old_sigmask:
+        time.sleep(POLL_S)
+        return
+    left = min(NAP_S, until - time.monotonic())
+    if left > 0:
+        signal.sigtimedwait({signal.SIGCHLD}, left)
 
 
 def _wait(proc: PausedProcess, tid: int, timeout_s: float = STOP_TIMEOUT_S) -> linux.WaitStatus:
@@ -68,7 +100,7 @@ def _wait(proc: PausedProcess, tid: int, timeout_s: float = STOP_TIMEOUT_S) -> l
                 f"pid {proc.pid}: thread {tid} did not stop within {timeout_s:.0f} s "
                 "(uninterruptible sleep?); the process was left running"
             )
-        time.sleep(POLL_S)
+        _nap(proc, deadline)
         st = linux.wait(tid, nohang=True)
     return st
 
@@ -150,6 +182,7 @@ def pause(pid: int, registers: bool = True) -> PausedProcess:
 
     The pause (pause_ns) runs from the first PTRACE_INTERRUPT to the last detach."""
     proc = PausedProcess(pid)
+    _block_sigchld(proc)
     try:
         _attach_all(proc)
         proc.stopped_at_ns = time.monotonic_ns()
@@ -209,6 +242,7 @@ def resume(proc: PausedProcess) -> None:
         if thread.stat_fd is not None:
             os.close(thread.stat_fd)
     proc.threads.clear()
+    _restore_sigmask(proc)
 
 
 @dataclass(frozen=True)
@@ -281,6 +315,7 @@ class pinned:
 
 
 HANDLER_STALL_S = 0.002  # probe over, no stop yet: the handler is stuck; stop it
+WATCH_S = 0.001  # between two looks at the progress of probes still running
 
 
 def run_signal_handlers(
@@ -344,15 +379,23 @@ def _wait_handlers(
     probe_progress: Callable[[int], int],
     deadline: float,
 ) -> None:
-    """Waits until each thread has stopped again after its probe (see above)."""
+    """Waits until each thread has stopped again after its probe (see above). Between
+    stops the tracer sleeps (_nap); it looks at the probes' progress only every
+    WATCH_S, which is all the stall check needs."""
     running = dict(enumerate(tids))
     seen: dict[int, tuple[int, float]] = {}  # i -> (progress, when it last changed)
+    next_watch = time.monotonic() + WATCH_S
     while running:
+        now = time.monotonic()
+        watch = now >= next_watch or now > deadline
+        if watch:
+            next_watch = now + WATCH_S
         for i, tid in list(running.items()):
             thread = proc.threads[tid]
             ws = linux.wait(tid, nohang=True)
             if ws is None:
-                now = time.monotonic()
+                if not watch:
+                    continue
                 if probe_ran(i):
                     progress = probe_progress(i)
                     if seen.get(i, (None, 0.0))[0] != progress:
@@ -379,4 +422,4 @@ def _wait_handlers(
                 continue
             linux.cont_to_syscall(tid)
         if running:
-            time.sleep(POLL_S)
+            _nap(proc, min(deadline, next_watch))
