@@ -36,7 +36,7 @@ class PausedProcess:
     stopped_at_ns: int = 0
     resumed_at_ns: int = 0
     # The tracer thread's signal mask before pause() blocked SIGCHLD (see _nap).
-    old_sigmask: set[signal.Signals] | None = None
+    old_sigmask: set[int | signal.Signals] | None = None
 
     @property
     def pause_ns(self) -> int:
