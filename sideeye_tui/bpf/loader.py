@@ -23,6 +23,10 @@ from . import stack_probe, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
+# The last walker shares a CPU with the tracer (see pause.pick_walkers): it gets this many
+# goroutines fewer, so that it stops, and the tracer (cold after the walk) deals with it,
+# while the others still walk, instead of the tracer delaying the last walker's stop.
+LAST_WALKER_SHORT = 400
 # Threads walking at once, one per CPU. Safe because each walker stops by itself when
 # the signal handler that ran its probe returns (see capture/pause.py
 # run_signal_handlers): one that finishes early does not go back to the goroutine it
@@ -193,6 +197,7 @@ class StackProbe:
             cur.allgs = self._allgs_addr
             cur.slot = slot
             cur.nworkers = workers
+            cur.last_short = LAST_WALKER_SHORT
             key = ct.c_int(slot)
             self._update(self._map_fd, ct.byref(key), ct.byref(cur), 0)
             if self._vstates_fd is not None:
@@ -263,6 +268,10 @@ class StackProbe:
         """A counter that grows while the probe runs on this worker's thread."""
         c = self._peek(worker)
         return int(c.hits + c.invocations)
+
+    def cpu(self, worker: int) -> int:
+        """The CPU this worker's probe ran on first."""
+        return int(self._peek(worker).cpu)
 
     def workers_for(self, goroutines: int) -> int:
         return max(1, min(self.max_workers, goroutines // WORKER_SHARE))

@@ -180,6 +180,7 @@ struct cursor {{
     u64 allgs;      /* address of runtime.allgs (a slice header: ptr, len, cap) */
     u64 slot;       /* this worker's index, and how many workers share allgs */
     u64 nworkers;
+    u64 last_short; /* goroutines fewer for the last worker, which shares the tracer's CPU */
     u64 gptr;       /* allgs' backing array, read at the first invocation */
     u64 gi;         /* next index into allgs */
     u64 glen;       /* end of this worker's share of allgs */
@@ -477,10 +478,11 @@ static __always_inline void take_share(struct cursor *c) {{
     if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)c->allgs))
         return;
     u64 n = c->nworkers ? c->nworkers : 1;
-    u64 share = (hdr[1] + n - 1) / n;
+    u64 short_by = n > 1 ? c->last_short : 0;
+    u64 share = (hdr[1] + short_by + n - 1) / n;
     share = (share + GBATCH - 1) / GBATCH * GBATCH;
     u64 lo = c->slot * share;
-    u64 hi = lo + share;
+    u64 hi = c->slot + 1 == n ? hdr[1] : lo + share;
     c->gptr = hdr[0];
     c->gi = lo < hdr[1] ? lo : hdr[1];
     c->glen = hi < hdr[1] ? hi : hdr[1];

@@ -27,6 +27,10 @@ class PausedThread:
     pending_signal: int = 0  # a signal that was being delivered when we stopped it
     stopped: bool = False
     stat_fd: int | None = None  # /proc/PID/task/TID/stat, opened before the pause
+    # A walker is stopped by a signal of ours (see pause): it sits in the signal's
+    # delivery-stop, ready to run the handler, and the signal is never handed back.
+    trigger_signal: int = 0
+    in_delivery: bool = False
 
 
 @dataclass
@@ -37,6 +41,7 @@ class PausedProcess:
     resumed_at_ns: int = 0
     # The tracer thread's signal mask before pause() blocked SIGCHLD (see _nap).
     old_sigmask: set[int | signal.Signals] | None = None
+    walkers: Walkers | None = None  # picked by pause(walkers=N)
 
     @property
     def pause_ns(self) -> int:
@@ -120,6 +125,10 @@ def _wait_stopped(proc: PausedProcess, thread: PausedThread) -> None:
             child = linux.event_message(thread.tid)
             if child not in proc.threads:
                 proc.threads[child] = PausedThread(child)  # reports its own first stop
+        elif st.event == 0 and thread.trigger_signal and st.stop_signal == thread.trigger_signal:
+            thread.trigger_signal = 0  # ours: stopped in its delivery, never handed back
+            thread.in_delivery = True
+            thread.stopped = True
         elif st.event == 0:
             if st.stop_signal != linux.SYSCALL_STOP:  # a syscall-stop carries no signal
                 thread.pending_signal = st.stop_signal
@@ -176,19 +185,35 @@ def _attach_all(proc: PausedProcess) -> None:
             proc.threads[tid] = thread
 
 
-def pause(pid: int, registers: bool = True) -> PausedProcess:
+def pause(
+    pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0
+) -> PausedProcess:
     """Stops every thread of pid, and reads their registers unless told not to (see
     read_registers). Call resume() in a finally block.
 
-    The pause (pause_ns) runs from the first PTRACE_INTERRUPT to the last detach."""
+    With walkers=N, N threads to run the probe on are picked before the clock starts
+    (proc.walkers, see pick_walkers), and they are stopped by the `trigger` signal
+    instead of PTRACE_INTERRUPT: each stops in that signal's delivery, from where
+    run_signal_handlers lets it straight into the handler. That saves a round trip
+    through the tracer (two wake-ups of each walker) in the pause. A picked thread that
+    stopped for another reason first takes the long way.
+
+    The pause (pause_ns) runs from the first thread stopped to the last detach."""
     proc = PausedProcess(pid)
     _block_sigchld(proc)
     try:
         _attach_all(proc)
+        if walkers:
+            proc.walkers = pick_walkers(proc, walkers)
+        signalled = set(proc.walkers.tids) if proc.walkers is not None and trigger else set()
         proc.stopped_at_ns = time.monotonic_ns()
         for thread in list(proc.threads.values()):
             try:
-                linux.interrupt(thread.tid)
+                if thread.tid in signalled:
+                    thread.trigger_signal = trigger
+                    linux.tgkill(pid, thread.tid, trigger)
+                else:
+                    linux.interrupt(thread.tid)
             except OSError as err:
                 if err.errno != errno.ESRCH:
                     raise
@@ -198,6 +223,8 @@ def pause(pid: int, registers: bool = True) -> PausedProcess:
                     _wait_stopped(proc, thread)
         if not proc.threads:
             raise ProcessError(f"pid {pid} exited")
+        if proc.walkers is not None:
+            proc.walkers = proc.walkers.alive(proc)
         if registers:
             read_registers(proc, list(proc.threads))
     except OSError as err:
@@ -235,6 +262,7 @@ def resume(proc: PausedProcess) -> None:
                 # Not stopped yet: the kernel detaches it when the tracer thread exits,
                 # which is why every capture runs in a thread of its own.
                 continue
+        # A walker still in our signal's delivery-stop is let go without it.
         with contextlib.suppress(OSError):  # exited meanwhile
             linux.detach(thread.tid, thread.pending_signal)
     proc.resumed_at_ns = time.monotonic_ns()
@@ -253,6 +281,11 @@ class Walkers:
     tids: list[int]
     tracer_cpu: int | None
 
+    def alive(self, proc: PausedProcess) -> Walkers | None:
+        """The walkers still there after the stop (None: none is)."""
+        tids = [tid for tid in self.tids if tid in proc.threads]
+        return Walkers(tids, self.tracer_cpu) if tids else None
+
 
 def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
     """Threads to run the probe on, each on a CPU of its own.
@@ -262,15 +295,24 @@ def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
     preempted. So walkers that last ran on the same CPU queue behind each other, and so
     does one woken onto the tracer's own CPU while the tracer runs. We pick threads that
     last ran on distinct CPUs and let them go in order, the one on the tracer's CPU
-    last: it runs as soon as the tracer waits. Clean stops only (no signal pending)."""
-    clean = [t.tid for t in proc.threads.values() if t.stopped and t.pending_signal == 0]
+    last: it runs as soon as the tracer waits. Clean stops only (no signal pending).
+    Called before the pause (by pause(walkers=N)), the CPUs are where the threads ran
+    last before it: the same for threads that sleep, which most are."""
+    clean = [t.tid for t in proc.threads.values() if t.pending_signal == 0]
     clean.sort(key=lambda tid: (tid != proc.pid, tid))
     if not clean:
         return Walkers([min(proc.threads)], None)
     count = max(count, 1)
-    if count == 1:
-        return Walkers(clean[:1], None)
     here = linux.current_cpu()
+    if count == 1:
+        # One walker: one that last ran on another CPU than the tracer's, if any, so
+        # that the tracer can spin while it walks (see _wait_handlers).
+        for tid in clean:
+            fd = proc.threads[tid].stat_fd
+            cpu = linux.last_cpu(fd) if fd is not None else None
+            if cpu is not None and here is not None and cpu != here:
+                return Walkers([tid], here)
+        return Walkers(clean[:1], None)
     by_cpu: dict[int, int] = {}
     for tid in clean:
         fd = proc.threads[tid].stat_fd
@@ -316,6 +358,7 @@ class pinned:
 
 HANDLER_STALL_S = 0.002  # probe over, no stop yet: the handler is stuck; stop it
 WATCH_S = 0.001  # between two looks at the progress of probes still running
+SPIN_S = 0.001  # the longest the tracer spins waiting for probes on other CPUs
 
 
 def run_signal_handlers(
@@ -326,6 +369,7 @@ def run_signal_handlers(
     probe_progress: Callable[[int], int],
     timeout_s: float = 2.0,
     meanwhile: Callable[[], None] | None = None,
+    probe_cpu: Callable[[int], int] | None = None,
 ) -> None:
     """Lets the given threads run the target's handler for `sig`, all at once, while
     every other thread stays stopped; each stops again by itself when the handler
@@ -348,14 +392,22 @@ def run_signal_handlers(
     again only the handler runs.
 
     `meanwhile` runs while the threads wake up to take the signal (tens of
-    microseconds): work the probe needs before it runs, done in that shadow."""
-    for tid in tids:
+    microseconds): work the probe needs before it runs, done in that shadow. Threads
+    pause() stopped in the signal's delivery need no wake-up: it runs before.
+
+    `probe_cpu(i)` is the CPU the probe runs on (known once it ran): while none runs on
+    the tracer's CPU, the tracer spins instead of sleeping (see _wait_handlers)."""
+    waiting = [tid for tid in tids if not proc.threads[tid].in_delivery]
+    if not waiting and meanwhile is not None:
+        meanwhile()  # stopped in the delivery already (see pause): nothing to wait for
+        meanwhile = None
+    for tid in waiting:
         linux.tgkill(proc.pid, tid, sig)
         proc.threads[tid].stopped = False
         linux.cont(tid)
     if meanwhile is not None:
         meanwhile()
-    for tid in tids:  # each reports the signal's delivery...
+    for tid in waiting:  # each reports the signal's delivery...
         thread = proc.threads[tid]
         while True:
             st = _wait(proc, tid)
@@ -368,8 +420,11 @@ def run_signal_handlers(
                 thread.pending_signal = thread.pending_signal or st.stop_signal
             linux.cont(tid)
     for tid in tids:  # ...and only then are they all let into the handler
+        thread = proc.threads[tid]
+        thread.in_delivery = False
+        thread.stopped = False
         linux.cont_to_syscall(tid, sig)
-    _wait_handlers(proc, tids, probe_ran, probe_progress, time.monotonic() + timeout_s)
+    _wait_handlers(proc, tids, probe_ran, probe_progress, probe_cpu, time.monotonic() + timeout_s)
 
 
 def _wait_handlers(
@@ -377,13 +432,22 @@ def _wait_handlers(
     tids: list[int],
     probe_ran: Callable[[int], bool],
     probe_progress: Callable[[int], int],
+    probe_cpu: Callable[[int], int] | None,
     deadline: float,
 ) -> None:
-    """Waits until each thread has stopped again after its probe (see above). Between
-    stops the tracer sleeps (_nap); it looks at the probes' progress only every
-    WATCH_S, which is all the stall check needs."""
+    """Waits until each thread has stopped again after its probe (see above).
+
+    While a probe runs on the tracer's CPU, the tracer sleeps until a stop (_nap):
+    each time it wakes it takes that CPU from the probe's thread. Once every probe
+    still running runs on another CPU, the tracer spins instead, for at most SPIN_S: it
+    sees the last stop at once, where waking it from sleep on an idle CPU takes tens of
+    microseconds. Until the probes show where they run, it polls. It looks at their
+    progress only every WATCH_S, which is all the stall check needs."""
     running = dict(enumerate(tids))
     seen: dict[int, tuple[int, float]] = {}  # i -> (progress, when it last changed)
+    cpus: dict[int, int] = {}  # i -> the CPU its probe runs on
+    here = linux.current_cpu() if probe_cpu is not None else None
+    spin_until: float | None = None
     next_watch = time.monotonic() + WATCH_S
     while running:
         now = time.monotonic()
@@ -394,6 +458,8 @@ def _wait_handlers(
             thread = proc.threads[tid]
             ws = linux.wait(tid, nohang=True)
             if ws is None:
+                if probe_cpu is not None and i not in cpus and probe_ran(i):
+                    cpus[i] = probe_cpu(i)
                 if not watch:
                     continue
                 if probe_ran(i):
@@ -421,5 +487,13 @@ def _wait_handlers(
                 del running[i]
                 continue
             linux.cont_to_syscall(tid)
-        if running:
+        if not running:
+            break
+        if here is None or any(cpus.get(i) == here for i in running):
             _nap(proc, min(deadline, next_watch))
+        elif any(i not in cpus for i in running):
+            time.sleep(POLL_S)  # until each probe shows where it runs
+        else:  # every probe runs on another CPU
+            spin_until = spin_until or now + SPIN_S
+            if now > spin_until:
+                _nap(proc, min(deadline, next_watch))

@@ -94,11 +94,12 @@ def _walk_paused_ebpf(
     # Large processes are walked by several threads at once, one per CPU.
     probe.prepare(pid, probe.workers_for(expected))
     probe.warm_up()
-    paused = pause.pause(pid, registers=False)
+    workers = probe.workers_for(expected)
+    paused = pause.pause(pid, registers=False, walkers=workers, trigger=linux.SIGURG)
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        walkers = pause.pick_walkers(paused, probe.workers_for(expected))
+        walkers = paused.walkers or pause.pick_walkers(paused, workers)
         # The walkers' registers now, before they run their handler; the others' while
         # the walkers wake up, with the maps the probe needs.
         pause.read_registers(paused, walkers.tids)
@@ -121,6 +122,7 @@ def _walk_paused_ebpf(
                     probe.progress,
                     timeout_s=max(0.01, deadline - time.monotonic()),
                     meanwhile=arm if triggers == 1 else None,
+                    probe_cpu=probe.cpu,
                 )
         probe.disarm()
     finally:
