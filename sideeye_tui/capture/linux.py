@@ -135,6 +135,19 @@ def last_cpu(stat_fd: int) -> int | None:
         return None
 
 
+def blocks_signal(pid: int, tid: int, sig: int) -> bool:
+    """Whether the thread has `sig` blocked (SigBlk in /proc/PID/task/TID/status); a
+    thread we cannot read counts as blocking it."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigBlk:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    return True
+
+
 _sched_getcpu = _libc.sched_getcpu
 _sched_getcpu.restype = ctypes.c_int
 _sched_getcpu.argtypes = []

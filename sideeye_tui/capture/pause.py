@@ -65,6 +65,7 @@ def _forget(proc: PausedProcess, tid: int) -> None:
 POLL_S = 0.00002  # between waitpid(WNOHANG) polls, when SIGCHLD could not be blocked
 NAP_S = 0.001  # the longest sleep between two looks at threads that have not stopped
 STOP_TIMEOUT_S = 1.0  # a thread in uninterruptible sleep may not stop; we won't wait forever
+SIGNAL_STOP_S = 0.002  # a walker stopped by signal that has not stopped by then blocks it
 
 
 def _block_sigchld(proc: PausedProcess) -> None:
@@ -110,11 +111,13 @@ def _wait(proc: PausedProcess, tid: int, timeout_s: float = STOP_TIMEOUT_S) -> l
     return st
 
 
-def _wait_stopped(proc: PausedProcess, thread: PausedThread) -> None:
+def _wait_stopped(
+    proc: PausedProcess, thread: PausedThread, timeout_s: float = STOP_TIMEOUT_S
+) -> None:
     """Waits until the thread sits in a ptrace-stop; records what kind of stop it is.
     A thread it created meanwhile (attached by the kernel) joins proc.threads."""
     while not thread.stopped:
-        st = _wait(proc, thread.tid)
+        st = _wait(proc, thread.tid, timeout_s)
         if st.exited:
             _forget(proc, thread.tid)
             return
@@ -204,7 +207,7 @@ def pause(
     try:
         _attach_all(proc)
         if walkers:
-            proc.walkers = pick_walkers(proc, walkers)
+            proc.walkers = pick_walkers(proc, walkers, trigger)
         signalled = set(proc.walkers.tids) if proc.walkers is not None and trigger else set()
         proc.stopped_at_ns = time.monotonic_ns()
         for thread in list(proc.threads.values()):
@@ -219,12 +222,22 @@ def pause(
                     raise
         while not all(t.stopped for t in proc.threads.values()):
             for thread in list(proc.threads.values()):
-                if not thread.stopped:
+                if thread.stopped:
+                    continue
+                if not thread.trigger_signal:
                     _wait_stopped(proc, thread)
+                    continue
+                try:
+                    _wait_stopped(proc, thread, SIGNAL_STOP_S)
+                except ProcessError:
+                    # It blocked the signal meanwhile: stop it the usual way. The
+                    # signal stays pending; the Go runtime expects stray SIGURGs.
+                    thread.trigger_signal = 0
+                    linux.interrupt(thread.tid)
         if not proc.threads:
             raise ProcessError(f"pid {pid} exited")
         if proc.walkers is not None:
-            proc.walkers = proc.walkers.alive(proc)
+            proc.walkers = proc.walkers.ready(proc)
         if registers:
             read_registers(proc, list(proc.threads))
     except OSError as err:
@@ -281,13 +294,13 @@ class Walkers:
     tids: list[int]
     tracer_cpu: int | None
 
-    def alive(self, proc: PausedProcess) -> Walkers | None:
-        """The walkers still there after the stop (None: none is)."""
-        tids = [tid for tid in self.tids if tid in proc.threads]
+    def ready(self, proc: PausedProcess) -> Walkers | None:
+        """The walkers that stopped in the trigger signal's delivery (None: none did)."""
+        tids = [t for t in self.tids if t in proc.threads and proc.threads[t].in_delivery]
         return Walkers(tids, self.tracer_cpu) if tids else None
 
 
-def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
+def pick_walkers(proc: PausedProcess, count: int, trigger: int = 0) -> Walkers:
     """Threads to run the probe on, each on a CPU of its own.
 
     A thread let go is placed by the scheduler on the CPU it last ran on when that CPU
@@ -299,9 +312,11 @@ def pick_walkers(proc: PausedProcess, count: int) -> Walkers:
     Called before the pause (by pause(walkers=N)), the CPUs are where the threads ran
     last before it: the same for threads that sleep, which most are."""
     clean = [t.tid for t in proc.threads.values() if t.pending_signal == 0]
+    if trigger:  # before the pause: threads that would not take the signal are no use
+        clean = [tid for tid in clean if not linux.blocks_signal(proc.pid, tid, trigger)]
     clean.sort(key=lambda tid: (tid != proc.pid, tid))
     if not clean:
-        return Walkers([min(proc.threads)], None)
+        return Walkers([] if trigger else [min(proc.threads)], None)
     count = max(count, 1)
     here = linux.current_cpu()
     if count == 1:
