@@ -92,16 +92,17 @@ def _walk_paused_ebpf(
     pid: int, binary: GoBinary, probe: StackProbe, expected: int
 ) -> tuple[RawProcess, int]:
     # Large processes are walked by several threads at once, one per CPU.
-    probe.prepare(pid, probe.workers_for(expected))
-    probe.warm_up()
     workers = probe.workers_for(expected)
+    probe.prepare(pid, workers)
+    probe.warm_up()
     paused = pause.pause(pid, registers=False, walkers=workers, trigger=linux.SIGURG)
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
         walkers = paused.walkers or pause.pick_walkers(paused, workers)
-        # The walkers' registers now, before they run their handler; the others' while
-        # the walkers wake up, with the maps the probe needs.
+        # The walkers' registers now, the others' with the maps the probe needs (arm):
+        # before the walkers go when pause() stopped them in the signal's delivery,
+        # else while they wake up to take it (see run_signal_handlers).
         pause.read_registers(paused, walkers.tids)
         rest = [tid for tid in paused.threads if tid not in walkers.tids]
 
