@@ -74,6 +74,9 @@ class ProcessSnapshot:
     error: str | None = None  # set when this process could not be captured
     captures: tuple[FrameCapture, ...] = ()  # spec'd frames' values, in goroutine order
     spec_errors: tuple[str, ...] = ()  # spec problems for this binary (one line each)
+    # "paused": every goroutine read in the pause; "early": read before it, and those
+    # that ran since read again in the pause (capture/early_walk.py)
+    walk: str = "paused"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class RawGoroutine:
     truncated: bool = False
     bad_frame_pointer: bool = False
     labels: tuple[tuple[str, str], ...] = ()
+    g: int = 0  # the runtime.g's address, where the backend knows it
 
 
 @dataclass
@@ -64,6 +65,7 @@ class RawProcess:
     now_ns: int = 0  # CLOCK_MONOTONIC during the pause, to age wait_since
     notes: list[str] = field(default_factory=list)  # things the user should know
     values: list[FrameMemory] = field(default_factory=list)  # spec'd frames' copied memory
+    walk: str = "paused"  # "early": most goroutines read before the pause (early_walk.py)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes as ct
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,6 +34,12 @@ LAST_WALKER_SHORT = 400
 # interrupted while the others still walk.
 PARALLEL_WALKERS = 8
 MAX_COPIES = 32  # uprobes on the trigger, each with a tail-call chain of its own
+# The early walk runs while the process runs, on one of its threads, without being
+# preempted: each trigger may run this many invocations (~60 us each), so that the CPU
+# it takes is given back every few tenths of a millisecond.
+EARLY_BUDGET = 32
+EARLY_POLL_S = 0.0002  # between two looks at the early walk's budget
+EARLY_STALL_S = 0.05  # a trigger that has not started by then: the thread does not take it
 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
 _bcc: Any = None
@@ -72,6 +79,19 @@ def _ringbuf_pages(goroutines: int, values: bool = False) -> int:
     while pages * 4096 < need:
         pages *= 2
     return min(pages, 1 << 16)  # 256 MiB at most
+
+
+def _tracked_offsets(binary: GoBinary) -> list[int] | None:
+    """File offsets of the functions the goroutine tracker hooks; None if one is missing."""
+    offsets = []
+    for name in stack_probe.TRACKED_FUNCTIONS + stack_probe.TRACKED_IF_LINKED:
+        entry = binary.function_entry(name)
+        if entry is None:
+            if name in stack_probe.TRACKED_FUNCTIONS:
+                return None
+            continue  # not linked: nothing in this program can call it
+        offsets.append(binary.file_offset(entry))
+    return offsets
 
 
 class StackProbe:
@@ -143,6 +163,13 @@ class StackProbe:
                     )
                 self._fds.append(fd)
         self.values = dims is not None
+        self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE)
+        self._tracked = _tracked_offsets(binary)
+        self._track_fds: list[int] = []
+        self._allglen = binary.data_symbol("runtime.allglen")
+        self._allgptr = binary.data_symbol("runtime.allgptr")
+        self._allm = binary.data_symbol("runtime.allm")
+        self._changed_since: int | None = None
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
         self._workers = 0
@@ -185,13 +212,22 @@ class StackProbe:
         self._on_record = on_record
         self.bpf[b"records"].open_ring_buffer(on_record)
 
-    def prepare(self, tgid: int, workers: int) -> None:
+    def prepare(self, tgid: int, workers: int, changed_since: int | None = None) -> None:
         """Before the pause: one cursor armed per worker. The probe reads allgs itself
         and takes its share, so nothing here depends on the paused state; it only runs
-        on the threads arm() names."""
+        on the threads arm() names. `changed_since`: the early walk covered that many
+        allgs entries; walk only what changed since (one worker)."""
         self._tgid = tgid
+        self._changed_since = changed_since
+        if changed_since is not None:
+            workers = 1
         for slot in range(workers):
             cur = self._armed[slot]
+            cur.mode = (
+                stack_probe.WALK_PAUSED if changed_since is None else stack_probe.WALK_CHANGED
+            )
+            cur.pre_len = changed_since or 0
+            cur.allm = self._allm or 0
             cur.armed = 1
             cur.tgid = tgid
             cur.allgs = self._allgs_addr
@@ -209,7 +245,7 @@ class StackProbe:
         threads. Raw calls on objects made before the pause: BCC's table wrappers cost
         about 10 us a call, which the target would feel."""
         if len(workers) != self._workers:  # fewer clean threads than planned
-            self.prepare(self._tgid, len(workers))
+            self.prepare(self._tgid, len(workers), self._changed_since)
         self._write_threads(threads)
         for slot, tid in enumerate(workers):
             wkey = self._worker_key(tid)
@@ -288,12 +324,95 @@ class StackProbe:
                 key = ct.c_int(slot)
                 self._update(self._map_fd, ct.byref(key), ct.byref(cur), 0)
 
+    # -- the early walk (see the walk modes in stack_probe.py) ---------------------
+
+    def can_walk_early(self) -> bool:
+        """Whether this binary has what the early walk needs: the symbols of allglen,
+        allgptr and allm (a stripped binary has none) and every tracked function."""
+        return None not in (self._allglen, self._allgptr, self._allm) and self._tracked is not None
+
+    def start_tracking(self) -> None:
+        """Attaches the uprobes that mark the goroutines which start or stop running;
+        from here on the target pays a uprobe hit (~1 us) at each such transition."""
+        assert self._tracked is not None
+        tracker = self.bpf[b"tracker"]
+        tracker[ct.c_int(0)] = tracker.Leaf(self._tgid, 1, 0, 0)
+        path = f"/proc/{self.pid}/exe".encode()
+        for i, offset in enumerate(self._tracked):
+            ev = f"sideeye_{os.getpid()}_{self.pid}_t{i}".encode()
+            fd = _attach(self._track_fn.fd, 0, ev, path, offset, -1, 0)
+            if fd < 0:
+                raise CaptureError("could not attach the goroutine tracker's uprobes")
+            self._track_fds.append(fd)
+
+    def stop_tracking(self) -> None:
+        tracker = self.bpf[b"tracker"]
+        leaf = tracker[ct.c_int(0)]
+        leaf.on = 0
+        tracker[ct.c_int(0)] = leaf
+
+    def walk_early(self, tid: int, kick: Callable[[], None], deadline: float) -> int | None:
+        """Walks every goroutine on thread `tid` while the process runs, EARLY_BUDGET
+        invocations per `kick` (which sends it the trigger signal). Returns how many
+        allgs entries the walk covered, None when it did not finish by `deadline`
+        (monotonic) or the thread stopped taking the signal."""
+        self._tgid = self.pid
+        cur = self._armed[0]
+        cur.mode = stack_probe.WALK_EARLY
+        cur.armed = 1
+        cur.tgid = self.pid
+        cur.allgs = self._allgs_addr
+        cur.allglen = self._allglen or 0
+        cur.allgptr = self._allgptr or 0
+        cur.slot = 0
+        cur.nworkers = 1
+        key = ct.c_int(0)
+        self._update(self._map_fd, ct.byref(key), ct.byref(cur), 0)
+        self._workers = 1
+        worker_of = self.bpf[b"worker_of"]
+        worker_of[self._worker_key(tid)] = self._worker_leaf(0)
+        budget_map = self.bpf[b"early_budget"]
+        budget_fd = budget_map.map_fd
+        budget = ct.c_uint64(0)
+        try:
+            while not self._peek(0).done and time.monotonic() < deadline:
+                budget.value = EARLY_BUDGET
+                self._update(budget_fd, ct.byref(key), ct.byref(budget), 0)
+                kick()
+                started = time.monotonic()
+                while True:
+                    time.sleep(EARLY_POLL_S)
+                    self._lookup(budget_fd, ct.byref(key), ct.byref(budget))
+                    if budget.value == 0 or self._peek(0).done:
+                        break
+                    if budget.value == EARLY_BUDGET and time.monotonic() - started > EARLY_STALL_S:
+                        return None  # the signal is not getting through
+                    if time.monotonic() > deadline:
+                        return None
+        finally:
+            self.disarm()
+            del worker_of[self._worker_key(tid)]
+        c = self._peek(0)
+        return int(c.pre_len) if c.done else None
+
+    def marked(self, count: int) -> set[int]:
+        """The first `count` goroutines the tracker marked (g addresses)."""
+        marks = self.bpf[b"marks"]
+        out = set()
+        leaf = ct.c_uint64(0)
+        for i in range(min(count, stack_probe.MARKS)):
+            key = ct.c_int(i)
+            self._lookup(marks.map_fd, ct.byref(key), ct.byref(leaf))
+            out.add(int(leaf.value))
+        return out
+
     def detach(self) -> None:
         """Removes the uprobes (the program stays loaded until close).
 
         Each removal waits for an RCU grace period (~0.1 s); closing them all at once
         lets them share one."""
-        fds, self._fds = self._fds, []
+        fds, self._fds = self._fds + self._track_fds, []
+        self._track_fds = []
         if len(fds) <= 1:
             for fd in fds:
                 os.close(fd)

@@ -127,7 +127,7 @@ class RecordDecoder:
                 _,
                 status,
                 _goid,
-                _g,
+                g,
                 gopc,
                 startpc,
                 waitsince,
@@ -153,6 +153,7 @@ class RecordDecoder:
                     truncated=p.truncated,
                     bad_frame_pointer=p.bad_fp or not p.complete,
                     labels=self.labels.get(goid, ()),
+                    g=g,
                 )
             )
         return out

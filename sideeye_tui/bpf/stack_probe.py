@@ -1,4 +1,4 @@
-"""Generates the eBPF C program that walks every goroutine of one paused Go process.
+"""Generates the eBPF C program that walks every goroutine of one Go process.
 
 The program is a pure function of the runtime's layout (read from the binary's DWARF)
 and a few limits, so it is tested without root. It runs in the target's context, on a
@@ -14,6 +14,20 @@ uprobe at the Go runtime's signal handler, armed only while we hold the process 
   the tracer reads with PTRACE_GETREGS and stores in `threads` before the trigger;
 - records leave through a ring buffer: one header per goroutine, then its return
   addresses in chunks of up to CHUNK.
+
+A walk has one of three modes (the cursor's `mode`):
+- WALK_PAUSED: every goroutine, inside the pause.
+- WALK_EARLY: every goroutine, before the pause, while the process runs, on one idle
+  thread, a few hundred microseconds a trigger (the tracer's budget). Meanwhile the
+  `track` program, on uprobes at the runtime functions through which a goroutine
+  starts or stops running or its stack moves (TRACKED_FUNCTIONS), marks each goroutine
+  that goes through them. A goroutine running when the early walk reads it is
+  recorded too (from its stale g.sched); it is covered in the pause either way.
+- WALK_CHANGED: inside the pause, only the marked goroutines (new ones are marked:
+  they pass through casgstatus from dead to runnable) and each M's current goroutine.
+  A goroutine that was not marked has not run since the early walk read it, so its
+  early record stands; the tracer drops the early record of every goroutine the
+  changed walk covers (capture/early_walk.py).
 """
 
 from __future__ import annotations
@@ -55,6 +69,17 @@ LABEL_BYTES = 64  # bytes kept of each label key and value
 LABEL_QUEUE = 65536  # goroutines with labels, read after the stack walk
 MAX_WORKERS = 8  # threads walking at once, each on its own CPU
 
+WALK_PAUSED = 0
+WALK_EARLY = 1
+WALK_CHANGED = 2
+MARKS = 65536  # goroutines the tracker can mark; one more and the pause walks them all
+MAX_MS = 256  # Ms (threads) followed on runtime.allm; more and the pause walks all
+# Where a goroutine starts or stops running (casgstatus: every usual transition;
+# preemptPark: running -> preempted; coroswitch_m: coroutine switches, Go 1.23+) or its
+# stack moves (copystack). The first argument (AX) of each is the goroutine.
+TRACKED_FUNCTIONS = ("runtime.casgstatus", "runtime.preemptPark", "runtime.copystack")
+TRACKED_IF_LINKED = ("runtime.coroswitch_m",)
+
 FRAMES_LAST = 1
 FRAMES_TRUNCATED = 2
 FRAMES_BAD_FP = 4
@@ -63,7 +88,9 @@ FRAMES_BAD_FP = 4
 @dataclass(frozen=True)
 class ProbeLimits:
     max_depth: int = 1024  # frames kept per goroutine; deeper stacks are marked truncated
-    steps: int = 256  # steps per program invocation (the verifier refuses 384)
+    steps: int = (
+        128  # steps per program invocation (the verifier: 0.66M of its 1M insns; 192 took 0.98M)
+    )
     tail_calls: int = 32  # invocations chained by tail calls after the first
     copies: int = 8  # programs attached to the uprobe, each with its own tail-call chain
     ringbuf_pages: int = 8192  # 32 MiB of records
@@ -137,6 +164,11 @@ def generate(
 #define MAX_LABELS {MAX_LABELS}
 #define LABEL_BYTES {LABEL_BYTES}
 #define LABEL_QUEUE {LABEL_QUEUE}
+#define MARKS {MARKS}
+#define MAX_MS {MAX_MS}
+#define WALK_PAUSED {WALK_PAUSED}
+#define WALK_EARLY {WALK_EARLY}
+#define WALK_CHANGED {WALK_CHANGED}
 
 /* One record per CHUNK return addresses: the first of a goroutine (kind 1) carries its
    fields, later ones (kind 2) repeat them and carry only more frames. */
@@ -208,6 +240,13 @@ struct cursor {{
     u64 vq_base;    /* this worker's part of vjobs (frames whose values to read) */
     u64 vq_len;
     u64 vq_lost;    /* frames not queued: the share was full */
+    u64 mode;       /* WALK_PAUSED, WALK_EARLY or WALK_CHANGED (see stack_probe.py) */
+    u64 allglen;    /* addresses of runtime.allglen and runtime.allgptr (early walk) */
+    u64 allgptr;
+    u64 allm;       /* address of runtime.allm (changed walk) */
+    u64 pre_len;    /* allgs entries the early walk covered */
+    u64 nmarked;    /* marked goroutines the changed walk took */
+    u64 fell_back;  /* the changed walk could not trust the marks: it walked all */
     u64 gptrs[GBATCH];
     struct rec r;
     u8 gbuf[G_READ];
@@ -254,8 +293,49 @@ BPF_ARRAY(label_jobs, struct label_job, LABEL_QUEUE);
 BPF_PERCPU_ARRAY(label_buf, struct labels_rec, 1);
 BPF_HASH(threads, u32, struct thread_regs, 4096);
 BPF_PROG_ARRAY(chain, 3);
+
+struct tracker {{
+    u64 tgid;
+    u64 on;
+    u64 count;      /* goroutines marked; the first MARKS of them are in marks[] */
+    u64 overflow;   /* a mark was lost: the changed walk must not be trusted */
+}};
+BPF_ARRAY(tracker, struct tracker, 1);
+BPF_ARRAY(marks, u64, MARKS);
+BPF_HASH(marked, u64, u8, MARKS);
+BPF_ARRAY(early_budget, u64, 1);   /* invocations the early walk may still run */
 BPF_RINGBUF_OUTPUT(records, {limits.ringbuf_pages});
 {value_probe.definitions(values, MAX_WORKERS) if values is not None else ""}
+
+/* Marks goroutine g: it changed since the early walk read it, or may have. */
+static __always_inline void mark(struct tracker *t, u64 g) {{
+    u8 one = 1;
+    int err = marked.insert(&g, &one);
+    if (err == -17)   /* -EEXIST: marked already */
+        return;
+    if (err) {{
+        t->overflow = 1;
+        return;
+    }}
+    u64 i = __sync_fetch_and_add(&t->count, 1);
+    u32 k = i;
+    u64 *slot = marks.lookup(&k);
+    if (i >= MARKS || !slot) {{
+        t->overflow = 1;
+        return;
+    }}
+    *slot = g;
+}}
+
+/* On the uprobes at TRACKED_FUNCTIONS, in any thread of the target. */
+int track(struct pt_regs *ctx) {{
+    u32 zero = 0;
+    struct tracker *t = tracker.lookup(&zero);
+    if (!t || !t->on || (bpf_get_current_pid_tgid() >> 32) != t->tgid)
+        return 0;
+    mark(t, ctx->ax);
+    return 0;
+}}
 
 /* Records are batched: one ring-buffer write per BATCH bytes costs far less than one
    per goroutine (the ring buffer's lock is shared by the walking CPUs). */
@@ -331,7 +411,9 @@ static __always_inline void start_goroutine(struct cursor *c) {{
         u64 left = c->glen - gi;
         if (left > GBATCH)
             left = GBATCH;
-        if (bpf_probe_read_user(c->gptrs, (left * 8) & (GBATCH * 8 - 1 + GBATCH * 8), (void *)(c->gptr + gi * 8)))
+        /* bpf_probe_read: from allgs (user memory), or in a changed walk from marks
+           (a map: kernel memory), without a branch the verifier would follow */
+        if (bpf_probe_read(c->gptrs, (left * 8) & (GBATCH * 8 - 1 + GBATCH * 8), (void *)(c->gptr + gi * 8)))
             __builtin_memset(c->gptrs, 0, sizeof(c->gptrs));
     }}
     c->gi = gi + 1;
@@ -471,12 +553,56 @@ end:
 
 /* This worker's share of allgs, read here rather than by the tracer: the process is
    stopped, so every worker sees the same slice. Shares start at multiples of GBATCH. */
+/* Marks the goroutine each M runs (m.curg): running or in a syscall now, it may have
+   started to run before the tracker was on. 0 if the list was longer than MAX_MS. */
+static __always_inline int mark_current(struct cursor *c, struct tracker *t) {{
+    u64 m = 0;
+    if (bpf_probe_read_user(&m, sizeof(m), (void *)c->allm))
+        return 0;
+    for (int i = 0; i < MAX_MS; i++) {{
+        if (m == 0)
+            return 1;
+        u64 curg = 0;
+        if (bpf_probe_read_user(&curg, sizeof(curg), (void *)(m + {layout.m_curg})) == 0 && curg)
+            mark(t, curg);
+        if (bpf_probe_read_user(&m, sizeof(m), (void *)(m + {layout.m_alllink})))
+            return 0;
+    }}
+    return 0;
+}}
+
 static __always_inline void take_share(struct cursor *c) {{
     u64 hdr[2] = {{0, 0}};
     c->gi = 0;
     c->glen = 0;
+    if (c->mode == WALK_EARLY) {{
+        /* The process runs: allgs may be growing. allglen first, then allgptr, which
+           the runtime stores before allglen: the array then has allglen entries. */
+        if (bpf_probe_read_user(&hdr[1], 8, (void *)c->allglen) ||
+            bpf_probe_read_user(&hdr[0], 8, (void *)c->allgptr))
+            return;
+        c->gptr = hdr[0];
+        c->glen = hdr[1];
+        c->pre_len = hdr[1];
+        return;
+    }}
     if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)c->allgs))
         return;
+    if (c->mode == WALK_CHANGED) {{
+        u32 zero = 0;
+        struct tracker *t = tracker.lookup(&zero);
+        /* Goroutines born since the tracker went on are marked: their casgstatus
+           from dead to runnable. So the marks are all there is to walk. */
+        u64 *first = marks.lookup(&zero);
+        if (t && first && mark_current(c, t) && !t->overflow) {{
+            c->gptr = (u64)first;
+            c->nmarked = t->count;
+            c->glen = t->count;
+            return;
+        }}
+        c->mode = WALK_PAUSED;   /* a mark may be missing: trust nothing, walk all */
+        c->fell_back = 1;
+    }}
     u64 n = c->nworkers ? c->nworkers : 1;
     u64 short_by = n > 1 ? c->last_short : 0;
     u64 share = (hdr[1] + short_by + n - 1) / n;
@@ -501,6 +627,17 @@ int walk(struct pt_regs *ctx) {{
     c->hits++;   /* the tracer's sign that the probe fired on this thread */
     if (!c->armed || c->done || (id >> 32) != c->tgid)
         return 0;
+    /* An early walk (the process runs) works a budget of invocations per trigger.
+       Without branches but the returns: a fork here would have the verifier check the
+       walk loop below twice, past its limit. */
+    u32 zero = 0;
+    u64 *budget = early_budget.lookup(&zero);
+    if (!budget)
+        return 0;
+    u64 early = c->mode & WALK_EARLY;   /* 1 in an early walk, else 0 */
+    if ((*budget | (early ^ 1)) == 0)
+        return 0;
+    *budget -= early;
     if (c->walked) {{
         {finish}
         return 0;
@@ -509,6 +646,11 @@ int walk(struct pt_regs *ctx) {{
         c->t_first = bpf_ktime_get_ns();
         c->cpu = bpf_get_smp_processor_id();
         take_share(c);
+        /* The walk goes on in the next invocation: the verifier then checks the loop
+           below once, not once per way out of take_share. */
+        chain.call(ctx, 0);
+        c->chains_ended++;
+        return 0;
     }}
     for (int i = 0; i < STEPS; i++) {{
         if (c->in_g) {{

@@ -497,4 +497,3 @@ def fill_maps(bpf: Any, plan: vp.CapturePlan) -> None:
     rtypes = bpf[b"vrtypes"]
     for addr, target in plan.rtypes.items():
         rtypes[rtypes.Key(addr)] = rtypes.Leaf(target)
-

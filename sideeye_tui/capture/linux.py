@@ -153,6 +153,22 @@ _sched_getcpu.restype = ctypes.c_int
 _sched_getcpu.argtypes = []
 
 
+SYS_FUTEX = 202
+
+
+def current_syscall(pid: int, tid: int) -> int | None:
+    """The system call a thread is blocked in (/proc/PID/task/TID/syscall), None when it
+    runs or cannot be read."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+            first = f.read().split(maxsplit=1)
+    except OSError:
+        return None
+    if not first or not first[0].lstrip("-").isdigit():
+        return None  # "running"
+    return int(first[0])
+
+
 def current_cpu() -> int | None:
     """The CPU the calling thread runs on."""
     cpu = int(_sched_getcpu())

@@ -188,9 +188,7 @@ def _attach_all(proc: PausedProcess) -> None:
             proc.threads[tid] = thread
 
 
-def pause(
-    pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0
-) -> PausedProcess:
+def pause(pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0) -> PausedProcess:
     """Stops every thread of pid, and reads their registers unless told not to (see
     read_registers). Call resume() in a finally block.
 

@@ -26,7 +26,7 @@ from ..model import ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from ..values.plan import CapturePlan, compile_plan
-from . import linux, pause
+from . import early_walk, linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_running_frames
@@ -89,11 +89,12 @@ def _capture_ptrace_paused(
 
 
 def _walk_paused_ebpf(
-    pid: int, binary: GoBinary, probe: StackProbe, expected: int
+    pid: int, binary: GoBinary, probe: StackProbe, expected: int, changed_since: int | None
 ) -> tuple[RawProcess, int]:
-    # Large processes are walked by several threads at once, one per CPU.
-    workers = probe.workers_for(expected)
-    probe.prepare(pid, workers)
+    # Large processes are walked by several threads at once, one per CPU; after an
+    # early walk, one thread reads what changed since.
+    workers = probe.workers_for(expected) if changed_since is None else 1
+    probe.prepare(pid, workers, changed_since)
     probe.warm_up()
     paused = pause.pause(pid, registers=False, walkers=workers, trigger=linux.SIGURG)
     triggers = 0
@@ -132,7 +133,12 @@ def _walk_paused_ebpf(
     return raw, triggers
 
 
-def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -> RawProcess:
+def _capture_ebpf(
+    pid: int,
+    binary: GoBinary,
+    plan: CapturePlan | None = None,
+    after_early_walk: Callable[[], None] | None = None,
+) -> RawProcess:
     from ..bpf import stack_probe
     from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
     from ..bpf.records import RecordDecoder
@@ -146,14 +152,34 @@ def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -
     probe = StackProbe(
         binary, pid, expected, MAX_DEPTH, plan if plan is not None and plan.sites else None
     )
+    early = None
     try:
+        # Values are read in the pause only (the heap changes without their goroutine
+        # running), so a spec with values walks everything there.
+        if plan is None or not plan.sites:
+            early = early_walk.walk_early(pid, probe)
+        if early is not None and after_early_walk is not None:
+            after_early_walk()
         with pause.realtime():
-            raw, triggers = _walk_paused_ebpf(pid, binary, probe, expected)
+            raw, triggers = _walk_paused_ebpf(
+                pid, binary, probe, expected, early.covered if early is not None else None
+            )
+        if early is not None:
+            probe.stop_tracking()
         probe.detach()
         stats = probe.poll()
         decoder = RecordDecoder()
         for rec in probe.drain():
             decoder.feed(rec)
+        goroutines = decoder.goroutines()
+        if early is not None and stats and not stats[0].fell_back:
+            goroutines = early_walk.merge(
+                early.goroutines, goroutines, probe.marked(int(stats[0].nmarked))
+            )
+            decoder.labels_cut |= early.labels_cut
+            raw.walk = "early"
+        elif early is not None:
+            raw.notes.append("the goroutine tracker lost marks: the pause walked everything")
     finally:
         probe.close()
     if not all(c.done for c in stats):
@@ -168,7 +194,7 @@ def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -
             f"{len(decoder.labels_cut)} goroutines have more labels than the probe reads "
             f"({stack_probe.MAX_LABELS})"
         )
-    raw.goroutines = _mend(binary, decoder.goroutines(), decoder.heads)
+    raw.goroutines = _mend(binary, goroutines, decoder.heads)
     raw.values = list(decoder.value_frames.values())
     vq_lost = sum(c.vq_lost for c in stats)
     if vq_lost:
@@ -177,7 +203,10 @@ def _capture_ebpf(pid: int, binary: GoBinary, plan: CapturePlan | None = None) -
 
 
 def capture_process(
-    pid: int, backend: str = "ebpf", captures: Mapping[str, Sequence[str]] | None = None
+    pid: int,
+    backend: str = "ebpf",
+    captures: Mapping[str, Sequence[str]] | None = None,
+    after_early_walk: Callable[[], None] | None = None,
 ) -> ProcessSnapshot:
     """One process's part of a snapshot; failures land in .error, never raise.
 
@@ -185,7 +214,7 @@ def capture_process(
     thread's exit detaches whatever it still holds, so nothing stays stopped."""
     result: list[ProcessSnapshot] = []
     worker = threading.Thread(
-        target=lambda: result.append(_capture_process(pid, backend, captures)),
+        target=lambda: result.append(_capture_process(pid, backend, captures, after_early_walk)),
         name=f"capture-{pid}",
     )
     worker.start()
@@ -194,8 +223,13 @@ def capture_process(
 
 
 def _capture_process(
-    pid: int, backend: str, captures: Mapping[str, Sequence[str]] | None = None
+    pid: int,
+    backend: str,
+    captures: Mapping[str, Sequence[str]] | None = None,
+    after_early_walk: Callable[[], None] | None = None,
 ) -> ProcessSnapshot:
+    """`after_early_walk` runs between the early walk and the pause (tests change the
+    target there)."""
     exe = ""
     binary: GoBinary | None = None
     plan: CapturePlan | None = None
@@ -213,7 +247,7 @@ def _capture_process(
         if backend == "ptrace":
             raw = _capture_ptrace(pid, binary, plan)
         elif backend == "ebpf":
-            raw = _capture_ebpf(pid, binary, plan)
+            raw = _capture_ebpf(pid, binary, plan, after_early_walk)
         else:
             raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         if any(g.bad_frame_pointer for g in raw.goroutines) and not process_alive(pid):
@@ -238,6 +272,7 @@ def _capture_process(
             backend=backend,
             goroutines=goroutines,
             error="; ".join(raw.notes) or None,
+            walk=raw.walk,
             captures=values,
             spec_errors=tuple(plan.errors) if plan is not None else (),
         )

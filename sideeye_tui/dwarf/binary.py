@@ -282,6 +282,10 @@ class GoBinary:
     def file_offset(self, addr: int) -> int:
         return self._image.file_offset(addr)
 
+    def data_symbol(self, name: str) -> int | None:
+        """A variable's address from the ELF symbol table (None when stripped)."""
+        return self._image.symbol(name)
+
     def read_static(self, addr: int, size: int) -> bytes:
         """Bytes of the file image at a virtual address (zeros in .bss)."""
         return self._image.read(addr, size)

@@ -74,6 +74,7 @@ class RuntimeLayout:
     g_parent_goid: int | None  # Go 1.21+
     m_procid: int
     m_curg: int
+    m_alllink: int  # the next M on runtime.allm
     status_names: dict[int, str]
     wait_reasons: tuple[str, ...]
     labels: LabelsLayout | None
@@ -289,6 +290,7 @@ def layout_from_dwarf(
         g_parent_goid=_optional(g, "parentGoid"),
         m_procid=_offset(m, "procid"),
         m_curg=_offset(m, "curg"),
+        m_alllink=_offset(m, "alllink"),
         status_names=_status_names(index),
         wait_reasons=_wait_reasons(index, read),
         labels=_labels(index),
