@@ -128,6 +128,7 @@ class StackProbe:
             raise CaptureError(f"{binary.path}: no {TRIGGER_FUNCTION} to trigger the probe")
         self.pid = pid
         self._fds: list[int] = []
+        self._track_fds: list[int] = []  # the goroutine tracker's uprobes (early walk)
         self._records: list[bytes] = []
         dims = value_probe.ValueDims.of(plan) if plan is not None else None
         src = stack_probe.generate(layout, self.limits, dims)
@@ -165,7 +166,6 @@ class StackProbe:
         self.values = dims is not None
         self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE)
         self._tracked = _tracked_offsets(binary)
-        self._track_fds: list[int] = []
         self._allglen = binary.data_symbol("runtime.allglen")
         self._allgptr = binary.data_symbol("runtime.allgptr")
         self._allm = binary.data_symbol("runtime.allm")

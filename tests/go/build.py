@@ -38,6 +38,7 @@ CACHE_DIR = GO_DIR / ".cache"
 
 SNAPFIXTURE = GO_DIR / "snapfixture"
 VALUESFIXTURE = GO_DIR / "valuesfixture"
+MOVEFIXTURE = GO_DIR / "movefixture"
 PROJECT_ROOT = GO_DIR.parent.parent
 DEMO_SERVICE = PROJECT_ROOT / "demo" / "service"
 BENCH_TARGET = PROJECT_ROOT / "bench" / "target"

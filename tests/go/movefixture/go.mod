@@ -1,0 +1,3 @@
+module example.com/movefixture
+
+go 1.22
