@@ -10,10 +10,12 @@ settle, then measures, `runs` times each:
   going on: the noise floor of this machine at this moment;
 - sideeye: capture_process(pid, backend): the tool-side pause_ns (first thread stopped
   to last thread resumed) and the goroutines captured. The spinning meter starts just
-  before the pause and stops 20 ms after the resume (see PauseWindow): its largest gap
-  is the pause as the target felt it. The sleeping meter (a goroutine looping on a
-  100 µs sleep; about 1 ms resolution) is read around all of capture_process: what the
-  whole capture (probe compilation, decoding on the same CPUs) costs the target;
+  before the early walk (which reads most goroutines while the target runs) and stops
+  20 ms after the resume (see PauseWindow): its largest gap is the pause as the target
+  felt it, or a gap the early walk caused, if larger. The sleeping meter (a goroutine
+  looping on a 100 µs sleep; about 1 ms resolution) is read around all of
+  capture_process: what the whole capture (probe compilation, decoding on the same
+  CPUs) costs the target;
 - debug=2: the spinning meter around GET /debug/pprof/goroutine?debug=2 (whole body,
   timed): the dump's stop-the-world as the target felt it.
 
@@ -124,14 +126,16 @@ class Target:
 
 
 class PauseWindow:
-    """Brackets the tool's pause with the spinning meter, inside capture_process.
+    """Brackets the tool's early walk and pause with the spinning meter, inside
+    capture_process.
 
     The whole capture (probe compilation, decoding, symbolization) takes seconds and
     competes with the target for the CPUs; the meter spins only around the pause. This
     wraps sideeye_tui.capture.pause.pause and .resume for the duration of a `with`
-    block: the meter starts just before pause() and stops AFTER_RESUME_S after the last
-    thread is resumed. Nothing in the pause itself changes (the meter starts before
-    pause() starts its clock).
+    block: the meter starts just before the early walk (or pause(), without one: see
+    capture/early_walk.py) and stops AFTER_RESUME_S after the last thread is resumed.
+    Nothing in the pause itself changes (the meter starts before pause() starts its
+    clock).
     """
 
     AFTER_RESUME_S = 0.02
@@ -141,19 +145,33 @@ class PauseWindow:
         self.target = target
         self.gap_ns: int | None = None
         self.error: str | None = None
-        self._saved: tuple[Any, Any] | None = None
+        self._saved: tuple[Any, Any, Any] | None = None
 
     def __enter__(self) -> PauseWindow:
+        from sideeye_tui.capture import early_walk as early_mod
         from sideeye_tui.capture import pause as pause_mod
 
         real_pause, real_resume = pause_mod.pause, pause_mod.resume
-        self._saved = (real_pause, real_resume)
+        real_early = early_mod.walk_early
+        self._saved = (real_pause, real_resume, real_early)
+        started = False
 
-        def pause(pid: int, **kwargs: Any) -> Any:
+        def start() -> None:
+            nonlocal started
+            if started:
+                return
+            started = True
             try:
                 self.target.spin_start(self.SPIN_MAX_MS)
             except Exception as e:
-                self.error = f"meter start before the pause: {e}"
+                self.error = f"meter start: {e}"
+
+        def walk_early(pid: int, probe: Any) -> Any:
+            start()  # the early walk runs in the target's threads: in the window too
+            return real_early(pid, probe)
+
+        def pause(pid: int, **kwargs: Any) -> Any:
+            start()
             return real_pause(pid, **kwargs)
 
         def resume(proc: Any) -> None:
@@ -167,13 +185,15 @@ class PauseWindow:
                     self.error = f"meter read after the resume: {e}"
 
         pause_mod.pause, pause_mod.resume = pause, resume
+        early_mod.walk_early = walk_early
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from sideeye_tui.capture import early_walk as early_mod
         from sideeye_tui.capture import pause as pause_mod
 
         if self._saved is not None:
-            pause_mod.pause, pause_mod.resume = self._saved
+            pause_mod.pause, pause_mod.resume, early_mod.walk_early = self._saved
 
 
 def measure_size(
@@ -224,6 +244,7 @@ def measure_size(
             ok = snap.pause_ns is not None and got >= n
             if snap.error:
                 res.note(snap.error)
+            res.note(f"walk: {snap.walk}")
             if not ok:
                 res.failures += 1
                 print(
@@ -372,8 +393,9 @@ def report(
         "first thread stopped to last thread resumed, as the tool measures it. *felt "
         "max-gap*: the largest interval between two clock readings of the target's "
         "spinning meter (a goroutine reading the clock in a loop) in a window holding the "
-        "snapshot's pause (started just before the first thread is stopped, stopped 20 ms "
-        "after the resume) or one debug=2 request (started before it, stopped 20 ms after "
+        "snapshot's early walk and pause (started just before the early walk, which reads "
+        "most goroutines while the target runs, stopped 20 ms after the resume; the "
+        "snapshot's walk mode is in the notes below) or one debug=2 request (started before it, stopped 20 ms after "
         "the answer). While it spins the meter keeps a CPU busy, so the target is not idle "
         "when paused: its thread is stopped while running. The *idle noise floor* is the "
         f"same meter over a {args.window_ms} ms window with nothing in it. *whole-capture "
