@@ -37,8 +37,22 @@ EARLY_WALK_S = 3.0  # the longest the early walk may take; then the pause walks 
 @dataclass
 class EarlyWalk:
     covered: int  # allgs entries the walk read
-    goroutines: list[RawGoroutine]
+    records: list[bytes]  # the probe's, decoded after the pause (see decode)
+    goroutines: list[RawGoroutine] = field(default_factory=list)
     labels_cut: set[int] = field(default_factory=set)  # goids with more labels than read
+
+    def decode(self) -> None:
+        """Decodes the records: after the pause, so that the pause comes as soon as
+        possible after the walk (fewer goroutines run in between) and the decoding's
+        CPU time is not spent while the target has to wait for it."""
+        from ..bpf.records import RecordDecoder
+
+        decoder = RecordDecoder()
+        for rec in self.records:
+            decoder.feed(rec)
+        self.records = []
+        self.goroutines = decoder.goroutines()
+        self.labels_cut = set(decoder.labels_cut)
 
 
 def pick_thread(pid: int) -> int | None:
@@ -67,8 +81,6 @@ _PREFERRED = (linux.SYS_FUTEX, 281, 232, 35, 230)
 def walk_early(pid: int, probe: StackProbe) -> EarlyWalk | None:
     """Turns the tracker on and walks every goroutine while the process runs. None when
     this process or binary cannot be walked early (the pause then walks everything)."""
-    from ..bpf.records import RecordDecoder
-
     if not probe.can_walk_early():
         return None  # stripped: no symbols for allglen, allgptr, allm
     tid = pick_thread(pid)
@@ -85,10 +97,7 @@ def walk_early(pid: int, probe: StackProbe) -> EarlyWalk | None:
     if covered is None or probe.poll()[0].lost:
         probe.stop_tracking()
         return None
-    decoder = RecordDecoder()
-    for rec in records:
-        decoder.feed(rec)
-    return EarlyWalk(covered, decoder.goroutines(), set(decoder.labels_cut))
+    return EarlyWalk(covered, records)
 
 
 def merge(

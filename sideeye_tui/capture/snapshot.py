@@ -173,6 +173,7 @@ def _capture_ebpf(
             decoder.feed(rec)
         goroutines = decoder.goroutines()
         if early is not None and stats and not stats[0].fell_back:
+            early.decode()
             goroutines = early_walk.merge(
                 early.goroutines, goroutines, probe.marked(int(stats[0].nmarked))
             )

@@ -10,7 +10,7 @@ import duckdb
 
 from ..errors import StoreError
 from .files import owner_only
-from .schema import APP, REQUIRED_TABLES, SCHEMA_VERSION, TABLES
+from .schema import ADDED_COLUMNS, APP, REQUIRED_TABLES, SCHEMA_VERSION, TABLES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -98,6 +98,8 @@ def init_schema(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """Create the tables in an empty database; check them in any other."""
     if _tables(con):
         check_schema(con, path)
+        for table, column, kind in ADDED_COLUMNS:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         return
     for ddl in TABLES:
         con.execute(ddl)

@@ -36,7 +36,8 @@ TABLES: Final[tuple[str, ...]] = (
         threads INTEGER,
         goroutine_count INTEGER,
         error VARCHAR,
-        backend VARCHAR
+        backend VARCHAR,
+        walk VARCHAR
     )""",
     """CREATE TABLE goroutines (
         snapshot_id INTEGER NOT NULL,
@@ -66,6 +67,9 @@ TABLES: Final[tuple[str, ...]] = (
         inlined BOOLEAN
     )""",
 )
+
+# Columns added after a table's first version, added to older files on the next write.
+ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (("processes", "walk", "VARCHAR"),)
 
 REQUIRED_TABLES: Final = frozenset({"meta", "snapshots", "processes", "goroutines", "frames"})
 

@@ -223,7 +223,9 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                 )
                 if snap.processes:
                     con.executemany(
-                        "INSERT INTO processes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO processes (snapshot_id, pid, exe, build_id, go_version, "
+                        "main_module, pause_ns, threads, goroutine_count, error, backend, walk) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             [
                                 sid,
@@ -237,6 +239,7 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                                 len(p.goroutines),
                                 p.error,
                                 p.backend or None,
+                                p.walk if p.goroutines else None,
                             ]
                             for p in snap.processes
                         ],
