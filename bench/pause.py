@@ -204,6 +204,7 @@ def measure_size(
     window_s: float,
     settle_s: float,
     keep_going: bool,
+    early: bool = True,
 ) -> SizeResult:
     from sideeye_tui.capture.snapshot import capture_process
     from tests.go.build import start_fixture
@@ -232,7 +233,7 @@ def measure_size(
             target.reset()
             t0 = time.perf_counter()
             with PauseWindow(target) as pw:
-                snap = capture_process(fx.pid, backend)
+                snap = capture_process(fx.pid, backend, early=early)
             res.snapshot_wall_s.append(time.perf_counter() - t0)
             time.sleep(window_s)
             whole, period = target.max_gap()
@@ -382,7 +383,7 @@ def report(
         f"- target: bench/target built with {', '.join(go)} "
         f"(toolchain {args.toolchain or 'local'})",
         f"- backend: {args.backend}; runs per N: {args.runs}; window {args.window_ms} ms; "
-        f"settle {args.settle_s} s",
+        f"settle {args.settle_s} s; early walk: {'on' if args.early_walk else 'off'}",
         f"- load average before / after: {load[0]} / {load[1]}",
         f"- sideeye revision: {git_revision()}",
         f"- command: `{command}`",
@@ -422,6 +423,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=5, help="runs of each measure per N (default 5)")
     p.add_argument("--backend", default="ebpf", choices=("ebpf", "ptrace"))
     p.add_argument(
+        "--no-early-walk",
+        dest="early_walk",
+        action="store_false",
+        help="every goroutine read inside the pause (sideeye-tui snapshot --no-early-walk)",
+    )
+    p.add_argument(
         "--toolchain",
         default=None,
         help="Go toolchain for the target, e.g. go1.24.13 (default: the machine's go)",
@@ -459,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             args.window_ms / 1000,
             args.settle_s,
             args.keep_going,
+            args.early_walk,
         )
         for n in counts
     ]

@@ -91,11 +91,14 @@ def _take_snapshot(
     backend: str,
     progress: Callable[[str], None] | None,
     captures: dict[str, list[str]] | None = None,
+    early_walk: bool = True,
 ) -> Snapshot:
     """The capture layer, imported only when a capture is asked for (it loads BCC)."""
     from .capture.snapshot import take_snapshot
 
-    return take_snapshot(pids, backend=backend, progress=progress, captures=captures)
+    return take_snapshot(
+        pids, backend=backend, progress=progress, captures=captures, early_walk=early_walk
+    )
 
 
 def _warn(message: str) -> None:
@@ -174,6 +177,13 @@ def add_snapshot(sub: Subparsers) -> None:
         help="DuckDB file to append the snapshot to (created if missing)",
     )
     p.add_argument("--backend", choices=BACKENDS, default="ebpf", help="default: %(default)s")
+    p.add_argument(
+        "--no-early-walk",
+        dest="early_walk",
+        action="store_false",
+        help="read every goroutine inside the pause (longer), without the early walk and"
+        " its uprobes on the runtime's scheduler (see README, How it works)",
+    )
     # The explorer runs this command in a pipe and shows its progress, one line each.
     p.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
@@ -202,10 +212,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     if progress is None and getattr(args, "progress_lines", False):
         progress = _progress_lines(sys.stderr)
     try:
-        if spec is not None and spec.captures:
-            snap = _take_snapshot(pids, args.backend, progress, captures=spec.captures)
-        else:
-            snap = _take_snapshot(pids, args.backend, progress)
+        captures = spec.captures if spec is not None and spec.captures else None
+        snap = _take_snapshot(pids, args.backend, progress, captures, args.early_walk)
     finally:
         _clear_progress(sys.stderr)
     for proc in snap.processes:

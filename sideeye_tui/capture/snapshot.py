@@ -138,6 +138,7 @@ def _capture_ebpf(
     binary: GoBinary,
     plan: CapturePlan | None = None,
     after_early_walk: Callable[[], None] | None = None,
+    early: bool = True,
 ) -> RawProcess:
     from ..bpf import stack_probe
     from ..bpf.loader import StackProbe  # lazily: bcc is imported only here
@@ -152,19 +153,23 @@ def _capture_ebpf(
     probe = StackProbe(
         binary, pid, expected, MAX_DEPTH, plan if plan is not None and plan.sites else None
     )
-    early = None
+    walked_early = None
     try:
         # Values are read in the pause only (the heap changes without their goroutine
         # running), so a spec with values walks everything there.
-        if plan is None or not plan.sites:
-            early = early_walk.walk_early(pid, probe)
-        if early is not None and after_early_walk is not None:
+        if early and (plan is None or not plan.sites):
+            walked_early = early_walk.walk_early(pid, probe)
+        if walked_early is not None and after_early_walk is not None:
             after_early_walk()
         with pause.realtime():
             raw, triggers = _walk_paused_ebpf(
-                pid, binary, probe, expected, early.covered if early is not None else None
+                pid,
+                binary,
+                probe,
+                expected,
+                walked_early.covered if walked_early is not None else None,
             )
-        if early is not None:
+        if walked_early is not None:
             probe.stop_tracking()
         probe.detach()
         stats = probe.poll()
@@ -172,14 +177,14 @@ def _capture_ebpf(
         for rec in probe.drain():
             decoder.feed(rec)
         goroutines = decoder.goroutines()
-        if early is not None and stats and not stats[0].fell_back:
-            early.decode()
+        if walked_early is not None and stats and not stats[0].fell_back:
+            walked_early.decode()
             goroutines = early_walk.merge(
-                early.goroutines, goroutines, probe.marked(int(stats[0].nmarked))
+                walked_early.goroutines, goroutines, probe.marked(int(stats[0].nmarked))
             )
-            decoder.labels_cut |= early.labels_cut
+            decoder.labels_cut |= walked_early.labels_cut
             raw.walk = "early"
-        elif early is not None:
+        elif walked_early is not None:
             raw.notes.append("the goroutine tracker lost marks: the pause walked everything")
     finally:
         probe.close()
@@ -208,6 +213,7 @@ def capture_process(
     backend: str = "ebpf",
     captures: Mapping[str, Sequence[str]] | None = None,
     after_early_walk: Callable[[], None] | None = None,
+    early: bool = True,
 ) -> ProcessSnapshot:
     """One process's part of a snapshot; failures land in .error, never raise.
 
@@ -215,7 +221,9 @@ def capture_process(
     thread's exit detaches whatever it still holds, so nothing stays stopped."""
     result: list[ProcessSnapshot] = []
     worker = threading.Thread(
-        target=lambda: result.append(_capture_process(pid, backend, captures, after_early_walk)),
+        target=lambda: result.append(
+            _capture_process(pid, backend, captures, after_early_walk, early)
+        ),
         name=f"capture-{pid}",
     )
     worker.start()
@@ -228,9 +236,10 @@ def _capture_process(
     backend: str,
     captures: Mapping[str, Sequence[str]] | None = None,
     after_early_walk: Callable[[], None] | None = None,
+    early: bool = True,
 ) -> ProcessSnapshot:
-    """`after_early_walk` runs between the early walk and the pause (tests change the
-    target there)."""
+    """`early`: try the early walk (capture/early_walk.py). `after_early_walk` runs
+    between the early walk and the pause (tests change the target there)."""
     exe = ""
     binary: GoBinary | None = None
     plan: CapturePlan | None = None
@@ -248,7 +257,7 @@ def _capture_process(
         if backend == "ptrace":
             raw = _capture_ptrace(pid, binary, plan)
         elif backend == "ebpf":
-            raw = _capture_ebpf(pid, binary, plan, after_early_walk)
+            raw = _capture_ebpf(pid, binary, plan, after_early_walk, early)
         else:
             raise SideEyeError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         if any(g.bad_frame_pointer for g in raw.goroutines) and not process_alive(pid):
@@ -307,6 +316,7 @@ def take_snapshot(
     backend: str = "ebpf",
     progress: Progress | None = None,
     captures: Mapping[str, Sequence[str]] | None = None,
+    early_walk: bool = True,
 ) -> Snapshot:
     """Captures every pid, each in its own thread, and returns them together.
 
@@ -316,7 +326,7 @@ def take_snapshot(
     results: dict[int, ProcessSnapshot] = {}
 
     def run(pid: int) -> None:
-        results[pid] = _capture_process(pid, backend, captures)
+        results[pid] = _capture_process(pid, backend, captures, early=early_walk)
         if progress:
             progress(f"pid {pid} captured")
 
