@@ -411,8 +411,13 @@ class StackProbe:
 
         Each removal waits for an RCU grace period (~0.1 s); closing them all at once
         lets them share one."""
-        fds, self._fds = self._fds + self._track_fds, []
-        self._track_fds = []
+        # The tracker's first, one at a time: removing a uprobe write-locks the target's
+        # mm, and a thread that hits the breakpoint meanwhile waits for every writer
+        # queued before it. The walk's uprobes, which nothing hits now, go all at once.
+        track_fds, self._track_fds = self._track_fds, []
+        for fd in track_fds:
+            os.close(fd)
+        fds, self._fds = self._fds, []
         if len(fds) <= 1:
             for fd in fds:
                 os.close(fd)
