@@ -213,7 +213,9 @@ def run_snapshot(args: argparse.Namespace) -> int:
         progress = _progress_lines(sys.stderr)
     try:
         captures = spec.captures if spec is not None and spec.captures else None
-        snap = _take_snapshot(pids, args.backend, progress, captures, args.early_walk)
+        snap = _take_snapshot(
+            pids, args.backend, progress, captures=captures, early_walk=args.early_walk
+        )
     finally:
         _clear_progress(sys.stderr)
     for proc in snap.processes:

@@ -55,10 +55,20 @@ def goroutines(*statuses: str) -> tuple[Goroutine, ...]:
 
 
 def fake_capture(
-    results: dict[int, ProcessSnapshot], calls: list[list[int]]
+    results: dict[int, ProcessSnapshot],
+    calls: list[list[int]],
+    early_walks: list[bool] | None = None,
 ) -> Callable[..., Snapshot]:
-    def take(pids: list[int], backend: str, progress: object) -> Snapshot:
+    def take(
+        pids: list[int],
+        backend: str,
+        progress: object,
+        captures: object = None,
+        early_walk: bool = True,
+    ) -> Snapshot:
         calls.append(pids)
+        if early_walks is not None:
+            early_walks.append(early_walk)
         return Snapshot(datetime.now(UTC), "host", tuple(results[p] for p in pids))
 
     return take
@@ -242,6 +252,19 @@ def test_snapshot_writes_and_summarizes(
         assert [s.snapshot_id for s in list_snapshots(con)] == [1, 2]
 
 
+def test_snapshot_no_early_walk_reaches_the_capture(
+    as_root: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[list[int]] = []
+    early_walks: list[bool] = []
+    take = fake_capture({10: captured(10, "waiting")}, calls, early_walks)
+    monkeypatch.setattr(cli, "_take_snapshot", take)
+    out = str(tmp_path / "s.duckdb")
+    assert cli.main(["snapshot", "10", "-o", out]) == 0
+    assert cli.main(["snapshot", "10", "-o", out, "--no-early-walk"]) == 0
+    assert early_walks == [True, False]
+
+
 def test_snapshot_all_failed(
     as_root: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -263,7 +286,7 @@ def test_snapshot_total_failure(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def fails(pids: list[int], backend: str, progress: object) -> Snapshot:
+    def fails(pids: list[int], backend: str, progress: object, **options: object) -> Snapshot:
         raise CaptureError("the eBPF probe did not load")
 
     monkeypatch.setattr(cli, "_take_snapshot", fails)

@@ -37,6 +37,7 @@ def fake_capture(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Any]:
         backend: str,
         progress: object,
         captures: Mapping[str, Sequence[str]] | None = None,
+        early_walk: bool = True,
     ) -> Snapshot:
         calls.append(captures)
         return snapshot(

@@ -401,3 +401,22 @@ def test_million_frames(db: str) -> None:
             100_000,
         )
     assert elapsed < 30, f"1M frames took {elapsed:.1f} s"
+
+
+def test_walk_column_added_to_an_older_file(db: str) -> None:
+    """A file written before processes.walk existed gets the column on its next write;
+    its old rows read NULL there."""
+    write_snapshot(db, small_snapshot("old"))
+    con = duckdb.connect(db)
+    con.execute("ALTER TABLE processes DROP COLUMN walk")
+    con.close()
+    write_snapshot(db, small_snapshot("new"))
+    con = duckdb.connect(db, read_only=True)
+    rows = con.execute(
+        "SELECT snapshot_id, walk FROM processes WHERE goroutine_count > 0 "
+        "ORDER BY snapshot_id, pid"
+    ).fetchall()
+    con.close()
+    assert {sid for sid, _ in rows} == {1, 2}
+    assert {walk for sid, walk in rows if sid == 1} == {None}
+    assert {walk for sid, walk in rows if sid == 2} == {"paused"}
