@@ -169,7 +169,7 @@ class StackProbe:
         self._allglen = binary.data_symbol("runtime.allglen")
         self._allgptr = binary.data_symbol("runtime.allgptr")
         self._allm = binary.data_symbol("runtime.allm")
-        self._changed_since: int | None = None
+        self._changed_only = False
         self._cursors = self.bpf[b"cursors"]
         self._threads = self.bpf[b"threads"]
         self._workers = 0
@@ -212,21 +212,18 @@ class StackProbe:
         self._on_record = on_record
         self.bpf[b"records"].open_ring_buffer(on_record)
 
-    def prepare(self, tgid: int, workers: int, changed_since: int | None = None) -> None:
+    def prepare(self, tgid: int, workers: int, changed_only: bool = False) -> None:
         """Before the pause: one cursor armed per worker. The probe reads allgs itself
         and takes its share, so nothing here depends on the paused state; it only runs
-        on the threads arm() names. `changed_since`: the early walk covered that many
-        allgs entries; walk only what changed since (one worker)."""
+        on the threads arm() names. `changed_only`: after an early walk, walk only the
+        goroutines the tracker marked (one worker)."""
         self._tgid = tgid
-        self._changed_since = changed_since
-        if changed_since is not None:
+        self._changed_only = changed_only
+        if changed_only:
             workers = 1
         for slot in range(workers):
             cur = self._armed[slot]
-            cur.mode = (
-                stack_probe.WALK_PAUSED if changed_since is None else stack_probe.WALK_CHANGED
-            )
-            cur.pre_len = changed_since or 0
+            cur.mode = stack_probe.WALK_CHANGED if changed_only else stack_probe.WALK_PAUSED
             cur.allm = self._allm or 0
             cur.armed = 1
             cur.tgid = tgid
@@ -245,7 +242,7 @@ class StackProbe:
         threads. Raw calls on objects made before the pause: BCC's table wrappers cost
         about 10 us a call, which the target would feel."""
         if len(workers) != self._workers:  # fewer clean threads than planned
-            self.prepare(self._tgid, len(workers), self._changed_since)
+            self.prepare(self._tgid, len(workers), self._changed_only)
         self._write_threads(threads)
         for slot, tid in enumerate(workers):
             wkey = self._worker_key(tid)
@@ -331,9 +328,10 @@ class StackProbe:
         allgptr and allm (a stripped binary has none) and every tracked function."""
         return None not in (self._allglen, self._allgptr, self._allm) and self._tracked is not None
 
-    def start_tracking(self) -> None:
+    def start_tracking(self) -> bool:
         """Attaches the uprobes that mark the goroutines which start or stop running;
-        from here on the target pays a uprobe hit (~1 us) at each such transition."""
+        from here on the target pays a uprobe hit (~1 us) at each such transition.
+        False if one could not be attached (the tracker is then off)."""
         assert self._tracked is not None
         tracker = self.bpf[b"tracker"]
         tracker[ct.c_int(0)] = tracker.Leaf(self._tgid, 1, 0, 0)
@@ -342,8 +340,10 @@ class StackProbe:
             ev = f"sideeye_{os.getpid()}_{self.pid}_t{i}".encode()
             fd = _attach(self._track_fn.fd, 0, ev, path, offset, -1, 0)
             if fd < 0:
-                raise CaptureError("could not attach the goroutine tracker's uprobes")
+                self.stop_tracking()
+                return False
             self._track_fds.append(fd)
+        return True
 
     def stop_tracking(self) -> None:
         tracker = self.bpf[b"tracker"]

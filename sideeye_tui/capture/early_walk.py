@@ -91,7 +91,8 @@ def walk_early(pid: int, probe: StackProbe) -> EarlyWalk | None:
         with contextlib.suppress(OSError):  # the thread exited: the walk stalls, gives up
             linux.tgkill(pid, tid, linux.SIGURG)
 
-    probe.start_tracking()
+    if not probe.start_tracking():
+        return None
     covered = probe.walk_early(tid, kick, time.monotonic() + EARLY_WALK_S)
     records = probe.drain()
     if covered is None or probe.poll()[0].lost:

@@ -89,12 +89,12 @@ def _capture_ptrace_paused(
 
 
 def _walk_paused_ebpf(
-    pid: int, binary: GoBinary, probe: StackProbe, expected: int, changed_since: int | None
+    pid: int, binary: GoBinary, probe: StackProbe, expected: int, changed_only: bool
 ) -> tuple[RawProcess, int]:
     # Large processes are walked by several threads at once, one per CPU; after an
     # early walk, one thread reads what changed since.
-    workers = probe.workers_for(expected) if changed_since is None else 1
-    probe.prepare(pid, workers, changed_since)
+    workers = 1 if changed_only else probe.workers_for(expected)
+    probe.prepare(pid, workers, changed_only)
     probe.warm_up()
     paused = pause.pause(pid, registers=False, walkers=workers, trigger=linux.SIGURG)
     triggers = 0
@@ -167,7 +167,7 @@ def _capture_ebpf(
                 binary,
                 probe,
                 expected,
-                walked_early.covered if walked_early is not None else None,
+                walked_early is not None,
             )
         if walked_early is not None:
             probe.stop_tracking()
