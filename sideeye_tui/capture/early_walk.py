@@ -12,9 +12,9 @@ goroutine allgs gained since, and the goroutine each M is running (it may have s
 before the tracker was on, and not stopped since). Any other goroutine did not run in
 between, so its early record is what the pause would have read.
 
-The early walk runs on a thread blocked in a system call, best an idle M (see
-pick_thread): no goroutine waits while the probe runs in its signal handler. The probe works a few
-tenths of a millisecond per trigger, then gives the CPU back (see loader.walk_early).
+The early walk runs on a thread blocked in a system call our signal does not cut
+short, best an idle M (see pick_thread): no goroutine waits while the probe runs in its
+signal handler, and no goroutine sees EINTR. The probe works a few tenths of a millisecond per trigger, then gives the CPU back (see loader.walk_early).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from ..rawdata import RawGoroutine
 from . import linux
+from .signal_targets import SignalTargets
 
 if TYPE_CHECKING:
     from ..bpf.loader import StackProbe
@@ -55,50 +56,134 @@ class EarlyWalk:
         self.labels_cut = set(decoder.labels_cut)
 
 
-def pick_thread(pid: int) -> int | None:
-    """A thread blocked in a system call that takes SIGURG, none that runs: the probe
-    in its handler must keep no goroutine from running. Best an idle M (futex: it holds
-    no P), then sysmon's or the netpoller's sleep, then any other call (a goroutine in a
-    blocking call has its P handed off; SA_RESTART resumes most calls, and Go code is
-    ready for EINTR since the runtime sends SIGURG itself)."""
+def pick_thread(pid: int, targets: SignalTargets) -> int | None:
+    """A thread blocked in a system call our signal does not cut short (see
+    signal_targets), none that runs: the probe in its handler must keep no goroutine
+    from running. Best an idle M (the runtime's futex wait: it holds no P)."""
     try:
         tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except FileNotFoundError:
         return None
     ranked = []
     for tid in tids:
-        call = linux.current_syscall(pid, tid)
-        if call is None or linux.blocks_signal(pid, tid, linux.SIGURG):
+        call = linux.blocked_call(pid, tid)
+        rank = targets.rank_blocked(call) if call is not None else None
+        if rank is None or linux.blocks_signal(pid, tid, linux.SIGURG):
             continue
-        ranked.append((_PREFERRED.index(call) if call in _PREFERRED else len(_PREFERRED), tid))
+        ranked.append((rank, tid))
     return min(ranked)[1] if ranked else None
 
 
-# futex, epoll_pwait, epoll_wait, nanosleep, clock_nanosleep
-_PREFERRED = (linux.SYS_FUTEX, 281, 232, 35, 230)
-
-
-def walk_early(pid: int, probe: StackProbe) -> EarlyWalk | None:
+def walk_early(pid: int, probe: StackProbe, targets: SignalTargets) -> EarlyWalk | None:
     """Turns the tracker on and walks every goroutine while the process runs. None when
     this process or binary cannot be walked early (the pause then walks everything)."""
     if not probe.can_walk_early():
         return None  # stripped: no symbols for allglen, allgptr, allm
-    tid = pick_thread(pid)
+    tid = pick_thread(pid, targets)
     if tid is None:
         return None
-
-    def kick() -> None:
-        with contextlib.suppress(OSError):  # the thread exited: the walk stalls, gives up
-            linux.tgkill(pid, tid, linux.SIGURG)
-
-    if not probe.start_tracking():
-        return None
-    covered = probe.walk_early(tid, kick, time.monotonic() + EARLY_WALK_S)
+    try:
+        courier = Courier(pid, tid, targets)
+    except OSError:
+        return None  # it exited, or is traced by someone else
+    try:
+        if not probe.start_tracking():
+            return None
+        covered = probe.walk_early(tid, courier.kick, time.monotonic() + EARLY_WALK_S)
+    finally:
+        courier.close()
     records = probe.drain()
     if covered is None or probe.poll()[0].lost:
         probe.stop_tracking()
         return None
     return EarlyWalk(covered, records)
+
+
+DELIVERY_WAIT_S = 0.05  # a thread that has not stopped in our signal's delivery by then blocks it
+WAIT_POLL_S = 0.00002
+
+
+class Courier:
+    """Hands the early walk's signal to its thread through ptrace, which sees the thread
+    in the signal's delivery, before the handler: a thread that has left its safe sleep
+    since pick_thread, for a call our signal would cut short, does not get it (the call
+    restarts unseen) and the walk stalls, to fall back to the paused walk. The thread is
+    seized (it runs on, untouched) from the first kick to close."""
+
+    def __init__(self, pid: int, tid: int, targets: SignalTargets) -> None:
+        self.pid, self.tid, self.targets = pid, tid, targets
+        self.attached = True
+        self.refused = False  # a delivery was withheld: kick no more
+        self.delivered = 0
+        linux.seize(tid)
+
+    def kick(self) -> None:
+        if not self.attached or self.refused:
+            return
+        try:
+            linux.tgkill(self.pid, self.tid, linux.SIGURG)
+        except OSError:
+            return  # it exited: the walk stalls and gives up
+        deadline = time.monotonic() + DELIVERY_WAIT_S
+        while self.attached and time.monotonic() < deadline:
+            st = linux.wait(self.tid, nohang=True)
+            if st is None:
+                time.sleep(WAIT_POLL_S)
+            elif self._handle(st):
+                return
+
+    def _handle(self, st: linux.WaitStatus) -> bool:
+        """Lets the thread go on from one stop; True when it was our signal's delivery."""
+        if st.exited:
+            self.attached = False
+            return False
+        if st.event:  # a group-stop (SIGSTOP) or our interrupt: leave it as it is
+            self._detach()
+            return False
+        if st.stop_signal != linux.SIGURG:
+            self._resume(st.stop_signal)  # someone else's signal, passed on
+            return False
+        try:
+            safe = self.targets.may_signal_stopped(linux.getregs(self.tid))
+        except OSError:
+            safe = False
+        if safe:
+            self.delivered += 1
+        else:
+            self.refused = True
+        self._resume(linux.SIGURG if safe else 0)
+        return True
+
+    def _resume(self, sig: int) -> None:
+        try:
+            linux.cont(self.tid, sig)
+        except OSError:
+            self.attached = False  # it exited
+
+    def _detach(self) -> None:
+        with contextlib.suppress(OSError):
+            linux.detach(self.tid)
+        self.attached = False
+
+    def close(self) -> None:
+        """Stops the thread (an interrupt, which restarts any call unseen), settles a
+        delivery of ours still pending as kick does, and lets it go."""
+        if not self.attached:
+            return
+        try:
+            linux.interrupt(self.tid)
+        except OSError:
+            self.attached = False
+            return
+        deadline = time.monotonic() + DELIVERY_WAIT_S * 20
+        while self.attached and time.monotonic() < deadline:
+            st = linux.wait(self.tid, nohang=True)
+            if st is None:
+                time.sleep(WAIT_POLL_S)
+            else:
+                self._handle(st)
+        # Not stopped within a second (uninterruptible sleep): the kernel detaches it
+        # when the capture thread, its tracer, ends.
 
 
 def merge(

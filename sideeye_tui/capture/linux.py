@@ -154,19 +154,70 @@ _sched_getcpu.argtypes = []
 
 
 SYS_FUTEX = 202
+SYS_RESTART_SYSCALL = 219
+FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_CMD_MASK = 0, 9, 0x7F
+
+# What an interrupted system call leaves in ax while its thread is stopped, before any
+# handler is set up (include/linux/errno.h). With no handler to run the kernel restarts
+# all four unseen; a handler installed with SA_RESTART, as Go installs every one, lets
+# the first two restart after it but ends the last two with EINTR for the program to see
+# (arch/x86/kernel/signal.c, handle_signal).
+ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK = 512, 513, 514, 516
 
 
-def current_syscall(pid: int, tid: int) -> int | None:
-    """The system call a thread is blocked in (/proc/PID/task/TID/syscall), None when it
-    runs or cannot be read."""
+def _signed(word: int) -> int:
+    return word - (1 << 64) if word >> 63 else word
+
+
+def handler_ends_syscall(regs: UserRegs) -> bool:
+    """Whether a signal handler run now on this stopped thread would end the system
+    call it is in with EINTR (nanosleep, poll, select, futex with a timeout...) instead
+    of letting it go on, as the stop alone does.
+
+    Also a thread stopped again before it went back into a call that an earlier stop
+    interrupted: its ax already holds restart_syscall, pc the syscall instruction, and
+    restart_syscall after a handler (rt_sigreturn resets the restart) returns EINTR.
+    (A call that returned 219 looks the same: one thread fewer to pick, no harm.)"""
+    if _signed(regs.orig_rax) < 0:
+        return False
+    ax = _signed(regs.rax)
+    return -ax in (ERESTARTNOHAND, ERESTART_RESTARTBLOCK) or ax == SYS_RESTART_SYSCALL
+
+
+@dataclass(frozen=True)
+class BlockedCall:
+    """The system call a running thread sleeps in (/proc/PID/task/TID/syscall)."""
+
+    nr: int
+    args: tuple[int, ...]
+    pc: int  # the user address the call returns to
+
+    def restarts_after_handler(self) -> bool:
+        """A futex wait without a timeout: interrupted, it returns ERESTARTSYS, and
+        SA_RESTART restarts it after the handler (kernel/futex/waitwake.c). Other calls
+        cannot be told apart from here, and most end with EINTR."""
+        if self.nr != SYS_FUTEX:
+            return False
+        op = self.args[1] & FUTEX_CMD_MASK
+        return op in (FUTEX_WAIT, FUTEX_WAIT_BITSET) and self.args[3] == 0
+
+
+def blocked_call(pid: int, tid: int) -> BlockedCall | None:
+    """The system call a thread is blocked in, None when it runs or cannot be read."""
     try:
         with open(f"/proc/{pid}/task/{tid}/syscall") as f:
-            first = f.read().split(maxsplit=1)
+            fields = f.read().split()
     except OSError:
         return None
-    if not first or not first[0].lstrip("-").isdigit():
-        return None  # "running"
-    return int(first[0])
+    # "nr arg1 .. arg6 sp pc" ("running", or "-1 sp pc" outside of a call)
+    if len(fields) != 9 or not fields[0].isdigit():
+        return None
+    try:
+        return BlockedCall(
+            int(fields[0]), tuple(int(a, 16) for a in fields[1:7]), int(fields[8], 16)
+        )
+    except ValueError:
+        return None
 
 
 def current_cpu() -> int | None:

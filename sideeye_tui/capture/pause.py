@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import ProcessError
 from ..procs import process_alive
 from . import linux
+from .signal_targets import SignalTargets
 
 
 @dataclass
@@ -188,7 +189,13 @@ def _attach_all(proc: PausedProcess) -> None:
             proc.threads[tid] = thread
 
 
-def pause(pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0) -> PausedProcess:
+def pause(
+    pid: int,
+    registers: bool = True,
+    walkers: int = 0,
+    trigger: int = 0,
+    targets: SignalTargets | None = None,
+) -> PausedProcess:
     """Stops every thread of pid, and reads their registers unless told not to (see
     read_registers). Call resume() in a finally block.
 
@@ -197,15 +204,18 @@ def pause(pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0) 
     instead of PTRACE_INTERRUPT: each stops in that signal's delivery, from where
     run_signal_handlers lets it straight into the handler. That saves a round trip
     through the tracer (two wake-ups of each walker) in the pause. A picked thread that
-    stopped for another reason first takes the long way.
+    stopped for another reason first takes the long way. A walker is one that `targets`
+    allows (see signal_targets): one stopped in a call the handler would cut short
+    stays in the delivery and gets nothing.
 
     The pause (pause_ns) runs from the first thread stopped to the last detach."""
     proc = PausedProcess(pid)
+    targets = targets or SignalTargets()
     _block_sigchld(proc)
     try:
         _attach_all(proc)
         if walkers:
-            proc.walkers = pick_walkers(proc, walkers, trigger)
+            proc.walkers = pick_walkers(proc, walkers, trigger, targets)
         signalled = set(proc.walkers.tids) if proc.walkers is not None and trigger else set()
         proc.stopped_at_ns = time.monotonic_ns()
         for thread in list(proc.threads.values()):
@@ -235,7 +245,7 @@ def pause(pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0) 
         if not proc.threads:
             raise ProcessError(f"pid {pid} exited")
         if proc.walkers is not None:
-            proc.walkers = proc.walkers.ready(proc)
+            proc.walkers = proc.walkers.ready(proc, targets)
         if registers:
             read_registers(proc, list(proc.threads))
     except OSError as err:
@@ -256,10 +266,12 @@ def pause(pid: int, registers: bool = True, walkers: int = 0, trigger: int = 0) 
 
 
 def read_registers(proc: PausedProcess, tids: list[int]) -> None:
-    """PTRACE_GETREGS of the given stopped threads (a few microseconds each)."""
+    """PTRACE_GETREGS of the given stopped threads (a few microseconds each), unless
+    read already in this pause: the registers wanted are those it was stopped with."""
     for tid in tids:
         thread = proc.threads[tid]
-        thread.regs = linux.getregs(tid)
+        if thread.regs is None:
+            thread.regs = linux.getregs(tid)
 
 
 def resume(proc: PausedProcess) -> None:
@@ -292,13 +304,32 @@ class Walkers:
     tids: list[int]
     tracer_cpu: int | None
 
-    def ready(self, proc: PausedProcess) -> Walkers | None:
-        """The walkers that stopped in the trigger signal's delivery (None: none did)."""
+    def ready(self, proc: PausedProcess, targets: SignalTargets) -> Walkers | None:
+        """The walkers that stopped in the trigger signal's delivery and may take it
+        (None: none). One that may not stays in the delivery; resume withholds it."""
         tids = [t for t in self.tids if t in proc.threads and proc.threads[t].in_delivery]
+        tids = [t for t in tids if _may_signal(proc, t, targets)]
         return Walkers(tids, self.tracer_cpu) if tids else None
 
 
-def pick_walkers(proc: PausedProcess, count: int, trigger: int = 0) -> Walkers:
+def _may_signal(proc: PausedProcess, tid: int, targets: SignalTargets) -> bool:
+    """Whether this stopped thread may run the signal's handler (see signal_targets)."""
+    read_registers(proc, [tid])
+    regs = proc.threads[tid].regs
+    return regs is not None and targets.may_signal_stopped(regs)
+
+
+def _may_signal_soon(proc: PausedProcess, tid: int, targets: SignalTargets) -> bool:
+    """Before the pause, for a thread that runs on: not blocked in a call the signal
+    would cut short. Only a guess (it may enter one before the signal comes):
+    Walkers.ready checks again in the signal's delivery."""
+    call = linux.blocked_call(proc.pid, tid)
+    return call is None or targets.may_signal_soon(call)
+
+
+def pick_walkers(
+    proc: PausedProcess, count: int, trigger: int = 0, targets: SignalTargets | None = None
+) -> Walkers:
     """Threads to run the probe on, each on a CPU of its own.
 
     A thread let go is placed by the scheduler on the CPU it last ran on when that CPU
@@ -308,13 +339,25 @@ def pick_walkers(proc: PausedProcess, count: int, trigger: int = 0) -> Walkers:
     last ran on distinct CPUs and let them go in order, the one on the tracer's CPU
     last: it runs as soon as the tracer waits. Clean stops only (no signal pending).
     Called before the pause (by pause(walkers=N)), the CPUs are where the threads ran
-    last before it: the same for threads that sleep, which most are."""
+    last before it: the same for threads that sleep, which most are.
+
+    Only threads `targets` allows (see signal_targets): after the pause by their
+    registers; before it, a guess that Walkers.ready checks. None allowed: no walkers."""
+    targets = targets or SignalTargets()
     clean = [t.tid for t in proc.threads.values() if t.pending_signal == 0]
     if trigger:  # before the pause: threads that would not take the signal are no use
-        clean = [tid for tid in clean if not linux.blocks_signal(proc.pid, tid, trigger)]
+        clean = [
+            tid
+            for tid in clean
+            if not linux.blocks_signal(proc.pid, tid, trigger)
+            and _may_signal_soon(proc, tid, targets)
+        ]
+    else:  # stopped: their registers tell; a thread with a signal pending if need be
+        may = [tid for tid in proc.threads if _may_signal(proc, tid, targets)]
+        clean = [tid for tid in may if tid in clean] or may
     clean.sort(key=lambda tid: (tid != proc.pid, tid))
     if not clean:
-        return Walkers([] if trigger else [min(proc.threads)], None)
+        return Walkers([], None)
     count = max(count, 1)
     here = linux.current_cpu()
     if count == 1:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..dwarf.binary import GoBinary
-from ..errors import SideEyeError
+from ..errors import ProcessError, SideEyeError
 from ..model import ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
@@ -30,6 +30,7 @@ from . import early_walk, linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_running_frames
+from .signal_targets import SignalTargets
 from .values import chase_ptrace, frame_captures
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ MAX_DEPTH = 1024
 MAX_TRIGGERS = 8  # a trigger walks ~10^6 frames a thread; more is a runaway
 WALK_BUDGET_S = 1.0  # never hold a process longer than this: resume, keep what was read
 BACKENDS = ("ebpf", "ptrace")
+NO_WALKER = (
+    "pid {pid}: every thread is in a system call that the probe's signal would cut short"
+    " (EINTR); try --backend ptrace"
+)
 
 Progress = Callable[[str], None]
 
@@ -89,18 +94,26 @@ def _capture_ptrace_paused(
 
 
 def _walk_paused_ebpf(
-    pid: int, binary: GoBinary, probe: StackProbe, expected: int, changed_only: bool
+    pid: int,
+    probe: StackProbe,
+    targets: SignalTargets,
+    expected: int,
+    changed_only: bool,
 ) -> tuple[RawProcess, int]:
     # Large processes are walked by several threads at once, one per CPU; after an
     # early walk, one thread reads what changed since.
     workers = 1 if changed_only else probe.workers_for(expected)
     probe.prepare(pid, workers, changed_only)
     probe.warm_up()
-    paused = pause.pause(pid, registers=False, walkers=workers, trigger=linux.SIGURG)
+    paused = pause.pause(
+        pid, registers=False, walkers=workers, trigger=linux.SIGURG, targets=targets
+    )
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        walkers = paused.walkers or pause.pick_walkers(paused, workers)
+        walkers = paused.walkers or pause.pick_walkers(paused, workers, targets=targets)
+        if not walkers.tids:
+            raise ProcessError(NO_WALKER.format(pid=pid))
         # The walkers' registers now, the others' with the maps the probe needs (arm):
         # before the walkers go when pause() stopped them in the signal's delivery,
         # else while they wake up to take it (see run_signal_handlers).
@@ -153,19 +166,20 @@ def _capture_ebpf(
     probe = StackProbe(
         binary, pid, expected, MAX_DEPTH, plan if plan is not None and plan.sites else None
     )
+    targets = SignalTargets.of(binary)
     walked_early = None
     try:
         # Values are read in the pause only (the heap changes without their goroutine
         # running), so a spec with values walks everything there.
         if early and (plan is None or not plan.sites):
-            walked_early = early_walk.walk_early(pid, probe)
+            walked_early = early_walk.walk_early(pid, probe, targets)
         if walked_early is not None and after_early_walk is not None:
             after_early_walk()
         with pause.realtime():
             raw, triggers = _walk_paused_ebpf(
                 pid,
-                binary,
                 probe,
+                targets,
                 expected,
                 walked_early is not None,
             )
@@ -366,7 +380,9 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                     by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
                     # Two walkers even for a small process: the parallel walk is what
                     # could break the single moment, so this cross-check exercises it.
-                    walkers = pause.pick_walkers(paused, 2)
+                    walkers = pause.pick_walkers(paused, 2, targets=SignalTargets.of(binary))
+                    if not walkers.tids:
+                        raise ProcessError(NO_WALKER.format(pid=pid))
                     probe.prepare(pid, 2)
                     probe.arm(regs, walkers.tids)
                     with pause.pinned(walkers.tracer_cpu):

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -258,11 +259,23 @@ func startSyscallers(g *group, n int) error {
 	return nil
 }
 
+// eintrFile, when set (-eintr FILE), gets a line each time a nanosleeper's sleep ends
+// with EINTR: a signal handler ran on its thread in the middle of the call. A ptrace
+// stop alone restarts the call unseen, so a debugger that leaves the program unchanged
+// leaves the file absent.
+var eintrFile string
+
 //go:noinline
 func nanosleeper(sec int64) {
 	for {
 		ts := syscall.Timespec{Sec: sec}
-		_ = syscall.Nanosleep(&ts, nil) // EINTR (a signal) just loops
+		if err := syscall.Nanosleep(&ts, nil); err == syscall.EINTR && eintrFile != "" {
+			f, ferr := os.OpenFile(eintrFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if ferr == nil {
+				fmt.Fprintf(f, "EINTR in main.nanosleeper at %s\n", time.Now().Format(time.RFC3339Nano))
+				f.Close()
+			}
+		}
 	}
 }
 

@@ -228,8 +228,10 @@ func main() {
 		lifetime   = flag.Duration("lifetime", 10*time.Minute, "exit after this long (0: never)")
 		settle     = flag.Duration("settle-timeout", 30*time.Second, "report anyway (settled=false) after this long")
 		reportFile = flag.String("report", "", "also write the report JSON to this file")
+		eintr      = flag.String("eintr", "", "append a line to this file whenever a nanosleeper's call ends with EINTR")
 	)
 	flag.Parse()
+	eintrFile = *eintr
 	if *depth < 1 {
 		*depth = 1
 	}
