@@ -94,6 +94,21 @@ def _tracked_offsets(binary: GoBinary) -> list[int] | None:
     return offsets
 
 
+def _close_all(fds: list[int]) -> None:
+    """Closes perf event fds, in parallel: each uprobe's removal waits for RCU grace
+    periods, which removals at the same time share."""
+    if len(fds) <= 1:
+        for fd in fds:
+            os.close(fd)
+        return
+    with ThreadPoolExecutor(max_workers=len(fds)) as pool:
+        list(pool.map(os.close, fds))
+
+
+# A function a healthy program never runs: a uprobe there is hit by nobody.
+UNHIT_FUNCTION = "runtime.throw"
+
+
 class StackProbe:
     """The probe for one target process: compiled, loaded and attached, not yet armed."""
 
@@ -166,6 +181,8 @@ class StackProbe:
         self.values = dims is not None
         self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE)
         self._tracked = _tracked_offsets(binary)
+        unhit = binary.function_entry(UNHIT_FUNCTION)
+        self._unhit_offset = binary.file_offset(unhit) if unhit is not None else None
         self._allglen = binary.data_symbol("runtime.allglen")
         self._allgptr = binary.data_symbol("runtime.allgptr")
         self._allm = binary.data_symbol("runtime.allm")
@@ -409,21 +426,39 @@ class StackProbe:
     def detach(self) -> None:
         """Removes the uprobes (the program stays loaded until close).
 
-        Each removal waits for an RCU grace period (~0.1 s); closing them all at once
-        lets them share one."""
-        # The tracker's first, one at a time: removing a uprobe write-locks the target's
-        # mm, and a thread that hits the breakpoint meanwhile waits for every writer
-        # queued before it. The walk's uprobes, which nothing hits now, go all at once.
-        track_fds, self._track_fds = self._track_fds, []
-        for fd in track_fds:
-            os.close(fd)
+        Each removal waits for RCU grace periods (~0.1 s); closing them all at once
+        lets them share them. The tracker's go first (see _remove_tracker)."""
+        self._remove_tracker()
         fds, self._fds = self._fds, []
-        if len(fds) <= 1:
-            for fd in fds:
-                os.close(fd)
+        _close_all(fds)
+
+    def _remove_tracker(self) -> None:
+        """Removes the tracker's uprobes without stalling the threads that hit them.
+
+        Removing a uprobe holds its register_rwsem for writing while it write-locks
+        dup_mmap_sem, a percpu rwsem: from idle, that waits for a full RCU grace period
+        (rcu_sync_enter; 20-40 ms here). A thread that hits the breakpoint meanwhile
+        sleeps in handler_chain's down_read of that register_rwsem for the rest of it
+        (kernel stacks: rwsem_down_read_slowpath < handler_chain < uprobe_notify_resume
+        < asm_exc_int3 from runtime.casgstatus). But for one grace period after a
+        writer leaves, entering is immediate. So a uprobe nothing hits (runtime.throw)
+        is attached first, which takes that grace period and holds no lock anyone
+        waits on, and the tracker's are then removed all at once, inside the window."""
+        track_fds, self._track_fds = self._track_fds, []
+        if not track_fds:
             return
-        with ThreadPoolExecutor(max_workers=len(fds)) as pool:
-            list(pool.map(os.close, fds))
+        warm = self._attach_unhit_uprobe()
+        _close_all(track_fds)
+        if warm is not None:
+            self._fds.append(warm)  # removed with the walk's
+
+    def _attach_unhit_uprobe(self) -> int | None:
+        if self._unhit_offset is None:
+            return None
+        ev = f"sideeye_{os.getpid()}_{self.pid}_warm".encode()
+        path = f"/proc/{self.pid}/exe".encode()
+        fd = _attach(self._track_fn.fd, 0, ev, path, self._unhit_offset, -1, 0)
+        return fd if fd >= 0 else None
 
     def drain(self) -> list[bytes]:
         self.bpf.ring_buffer_consume()
