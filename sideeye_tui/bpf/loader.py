@@ -428,11 +428,11 @@ class StackProbe:
 
         Each removal waits for RCU grace periods (~0.1 s); closing them all at once
         lets them share them. The tracker's go first (see _remove_tracker)."""
-        self._remove_tracker()
+        self.remove_tracker()
         fds, self._fds = self._fds, []
         _close_all(fds)
 
-    def _remove_tracker(self) -> None:
+    def remove_tracker(self, warm: bool = True) -> None:
         """Removes the tracker's uprobes without stalling the threads that hit them.
 
         Removing a uprobe holds its register_rwsem for writing while it write-locks
@@ -443,14 +443,15 @@ class StackProbe:
         < asm_exc_int3 from runtime.casgstatus). But for one grace period after a
         writer leaves, entering is immediate. So a uprobe nothing hits (runtime.throw)
         is attached first, which takes that grace period and holds no lock anyone
-        waits on, and the tracker's are then removed all at once, inside the window."""
+        waits on, and the tracker's are then removed all at once, inside the window.
+        (warm=False: without that first step, for bench/uprobe_removal.py.)"""
         track_fds, self._track_fds = self._track_fds, []
         if not track_fds:
             return
-        warm = self._attach_unhit_uprobe()
+        unhit = self._attach_unhit_uprobe() if warm else None
         _close_all(track_fds)
-        if warm is not None:
-            self._fds.append(warm)  # removed with the walk's
+        if unhit is not None:
+            self._fds.append(unhit)  # removed with the walk's
 
     def _attach_unhit_uprobe(self) -> int | None:
         if self._unhit_offset is None:
