@@ -93,6 +93,16 @@ def _capture_ptrace_paused(
     return raw
 
 
+def _pick_walkers(
+    paused: pause.PausedProcess, count: int, targets: SignalTargets
+) -> pause.Walkers:
+    """Walkers among the stopped threads; none that may take the signal is an error."""
+    walkers = pause.pick_walkers(paused, count, targets=targets)
+    if not walkers.tids:
+        raise ProcessError(NO_WALKER.format(pid=paused.pid))
+    return walkers
+
+
 def _walk_paused_ebpf(
     pid: int,
     probe: StackProbe,
@@ -111,9 +121,7 @@ def _walk_paused_ebpf(
     triggers = 0
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
-        walkers = paused.walkers or pause.pick_walkers(paused, workers, targets=targets)
-        if not walkers.tids:
-            raise ProcessError(NO_WALKER.format(pid=pid))
+        walkers = paused.walkers or _pick_walkers(paused, workers, targets)
         # The walkers' registers now, the others' with the maps the probe needs (arm):
         # before the walkers go when pause() stopped them in the signal's delivery,
         # else while they wake up to take it (see run_signal_handlers).
@@ -380,9 +388,7 @@ def capture_both_backends(pid: int) -> tuple[list[RawGoroutine], list[RawGorouti
                     by_ptrace, ptrace_heads = walker.walk({t.tid: t for t in regs})
                     # Two walkers even for a small process: the parallel walk is what
                     # could break the single moment, so this cross-check exercises it.
-                    walkers = pause.pick_walkers(paused, 2, targets=SignalTargets.of(binary))
-                    if not walkers.tids:
-                        raise ProcessError(NO_WALKER.format(pid=pid))
+                    walkers = _pick_walkers(paused, 2, SignalTargets.of(binary))
                     probe.prepare(pid, 2)
                     probe.arm(regs, walkers.tids)
                     with pause.pinned(walkers.tracer_cpu):
