@@ -1,14 +1,17 @@
 """What removing the goroutine tracker's uprobes costs the target.
 
 The early walk puts uprobes on runtime.casgstatus and friends; after the pause they are
-removed, and a thread hitting one during its removal may sleep for an RCU grace period
-(see StackProbe.remove_tracker). This measures the bench target's spinning meter (its
-largest gap between two clock readings) over three windows, alternated on one target
-process:
+removed. As perf events, a thread hitting one during its removal may sleep for an RCU
+grace period (see StackProbe.remove_tracker and bpf/uprobe_links.py). This measures
+the bench target's spinning meter (its largest gap between two clock readings) over
+four windows, alternated on one target process:
 
-- warm: remove_tracker() as a snapshot does it (a uprobe nothing hits first);
-- cold: remove_tracker(warm=False), the tracker's uprobes removed at once, directly;
-- idle: the tool sleeps as long as the last warm removal took (the noise floor).
+- link: the uprobes attached as one BPF link and removed (what a snapshot does on a
+  kernel with uprobe links, 6.6+);
+- perf-warm: perf-event uprobes, remove_tracker() as a snapshot does it on older kernels
+  (a uprobe nothing hits first);
+- perf-cold: perf-event uprobes, remove_tracker(warm=False): removed at once, directly;
+- idle: the tool sleeps as long as the last link removal took (the noise floor).
 
 Run as root: .venv/bin/python -m bench.uprobe_removal --goroutines 10000 --runs 15
 """
@@ -25,7 +28,7 @@ from .pause import READY_TIMEOUT_S, Target
 
 SETTLE_S = 1.0
 MARGIN_S = 0.02  # meter time before and after the removal
-KINDS = ("warm", "cold", "idle")
+KINDS = ("link", "perf-warm", "perf-cold", "idle")
 
 
 def measure(goroutines: int, runs: int) -> dict[str, list[float]]:
@@ -44,7 +47,7 @@ def measure(goroutines: int, runs: int) -> dict[str, list[float]]:
         go = GoBinary.open(f"/proc/{fx.pid}/exe")
         for _ in range(runs):
             for kind in KINDS:
-                probe = StackProbe(go, fx.pid, goroutines, 1024)
+                probe = StackProbe(go, fx.pid, goroutines, 1024, links=kind == "link")
                 try:
                     if not probe.start_tracking():
                         raise SystemExit("could not attach the tracker's uprobes")
@@ -56,8 +59,8 @@ def measure(goroutines: int, runs: int) -> dict[str, list[float]]:
                     if kind == "idle":
                         time.sleep(took)
                     else:
-                        probe.remove_tracker(warm=kind == "warm")
-                        if kind == "warm":
+                        probe.remove_tracker(warm=kind != "perf-cold")
+                        if kind == "link":
                             took = time.monotonic() - start
                     time.sleep(MARGIN_S)
                     gaps[kind].append(float(target.spin_stop()))  # ns

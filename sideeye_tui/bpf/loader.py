@@ -20,7 +20,7 @@ from ..errors import CaptureError, ProcessError
 from ..procs import process_alive
 from ..rawdata import ThreadRegs
 from ..values.plan import CapturePlan
-from . import stack_probe, value_probe
+from . import stack_probe, uprobe_links, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
@@ -56,7 +56,7 @@ def _load_bcc() -> Any:
                 "BCC is not available (Debian package python3-bpfcc); use --backend ptrace"
             ) from e
         # bcc's own binding declares 6 arguments; libbcc 0.26 takes a 7th (ref_ctr_offset).
-        lib = ct.CDLL("libbcc.so.0")
+        lib = ct.CDLL("libbcc.so.0", use_errno=True)
         _attach = lib.bpf_attach_uprobe
         _attach.restype = ct.c_int
         _attach.argtypes = [
@@ -119,8 +119,14 @@ class StackProbe:
         expected_goroutines: int,
         max_depth: int,
         plan: CapturePlan | None = None,
+        links: bool | None = None,
     ):
+        """links: attach the uprobes as BPF links (see uprobe_links.py); None: where the
+        kernel has them, False: as perf events (older kernels; for tests and benches)."""
         bcc = _load_bcc()
+        self.links = uprobe_links.supported() if links is None else links
+        # Programs in one tail-call chain share their expected attach type.
+        attach_type = uprobe_links.ATTACH_TYPE if self.links else -1
         layout = binary.layout
         # Enough tail-call chains that one trigger walks everything: about 16 steps a
         # goroutine (a step unwinds one frame), split between the walking threads.
@@ -150,7 +156,7 @@ class StackProbe:
         with _compile_lock:
             try:
                 self.bpf = bcc.BPF(text=src.encode())
-                fn = self.bpf.load_func(b"walk", bcc.BPF.KPROBE)
+                fn = self.bpf.load_func(b"walk", bcc.BPF.KPROBE, attach_type=attach_type)
             except Exception as e:  # bcc raises bare Exception
                 raise CaptureError(
                     f"the eBPF probe could not be loaded ({str(e).splitlines()[0]}); "
@@ -158,28 +164,24 @@ class StackProbe:
                 ) from None
             self.bpf[b"chain"][ct.c_int(0)] = ct.c_int(fn.fd)
             if layout.labels is not None:
-                labels_fn = self.bpf.load_func(b"labels", bcc.BPF.KPROBE)
+                labels_fn = self.bpf.load_func(b"labels", bcc.BPF.KPROBE, attach_type=attach_type)
                 self.bpf[b"chain"][ct.c_int(1)] = ct.c_int(labels_fn.fd)
             if dims is not None and plan is not None:
-                values_fn = self.bpf.load_func(b"values", bcc.BPF.KPROBE)
+                values_fn = self.bpf.load_func(b"values", bcc.BPF.KPROBE, attach_type=attach_type)
                 self.bpf[b"chain"][ct.c_int(2)] = ct.c_int(values_fn.fd)
                 value_probe.fill_maps(self.bpf, plan)
-            path = f"/proc/{pid}/exe".encode()
-            offset = binary.file_offset(entry)
-            for i in range(copies):
-                ev = f"sideeye_{os.getpid()}_{pid}_{i}".encode()
-                fd = _attach(fn.fd, 0, ev, path, offset, -1, 0)
-                if fd < 0:
-                    self.close()
-                    if not process_alive(pid):
-                        raise ProcessError(f"pid {pid} exited during the snapshot")
-                    raise CaptureError(
-                        "could not attach a uprobe (is this kernel built with "
-                        "CONFIG_UPROBE_EVENTS?); try --backend ptrace"
-                    )
-                self._fds.append(fd)
+            try:
+                self._fds += self._attach(fn.fd, [binary.file_offset(entry)] * copies, "")
+            except OSError:
+                self.close()
+                if not process_alive(pid):
+                    raise ProcessError(f"pid {pid} exited during the snapshot") from None
+                raise CaptureError(
+                    "could not attach a uprobe (is this kernel built with "
+                    "CONFIG_UPROBE_EVENTS?); try --backend ptrace"
+                ) from None
         self.values = dims is not None
-        self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE)
+        self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE, attach_type=attach_type)
         self._tracked = _tracked_offsets(binary)
         unhit = binary.function_entry(UNHIT_FUNCTION)
         self._unhit_offset = binary.file_offset(unhit) if unhit is not None else None
@@ -352,15 +354,30 @@ class StackProbe:
         assert self._tracked is not None
         tracker = self.bpf[b"tracker"]
         tracker[ct.c_int(0)] = tracker.Leaf(self._tgid, 1, 0, 0)
-        path = f"/proc/{self.pid}/exe".encode()
-        for i, offset in enumerate(self._tracked):
-            ev = f"sideeye_{os.getpid()}_{self.pid}_t{i}".encode()
-            fd = _attach(self._track_fn.fd, 0, ev, path, offset, -1, 0)
-            if fd < 0:
-                self.stop_tracking()
-                return False
-            self._track_fds.append(fd)
+        try:
+            self._track_fds = self._attach(self._track_fn.fd, self._tracked, "t")
+        except OSError:
+            self.stop_tracking()
+            return False
         return True
+
+    def _attach(self, prog_fd: int, offsets: list[int], tag: str) -> list[int]:
+        """Uprobes at these file offsets of the target's executable, running prog_fd:
+        one link, or a perf event each (named sideeye_<us>_<pid>_<tag><i>). Their fds;
+        OSError if one could not be attached (none is left then)."""
+        path = f"/proc/{self.pid}/exe"
+        if self.links:
+            return [uprobe_links.attach(prog_fd, self.pid, path, offsets)]
+        fds: list[int] = []
+        for i, offset in enumerate(offsets):
+            ev = f"sideeye_{os.getpid()}_{self.pid}_{tag}{i}".encode()
+            fd = _attach(prog_fd, 0, ev, path.encode(), offset, -1, 0)
+            if fd < 0:
+                err = ct.get_errno()
+                _close_all(fds)
+                raise OSError(err, f"cannot attach a uprobe at offset {offset:#x} of {path}")
+            fds.append(fd)
+        return fds
 
     def stop_tracking(self) -> None:
         tracker = self.bpf[b"tracker"]
@@ -427,7 +444,7 @@ class StackProbe:
         """Removes the uprobes (the program stays loaded until close).
 
         Each removal waits for RCU grace periods (~0.1 s); closing them all at once
-        lets them share them. The tracker's go first (see _remove_tracker)."""
+        lets them share them. The tracker's go first (see remove_tracker)."""
         self.remove_tracker()
         fds, self._fds = self._fds, []
         _close_all(fds)
@@ -435,20 +452,22 @@ class StackProbe:
     def remove_tracker(self, warm: bool = True) -> None:
         """Removes the tracker's uprobes without stalling the threads that hit them.
 
-        Removing a uprobe holds its register_rwsem for writing while it write-locks
-        dup_mmap_sem, a percpu rwsem: from idle, that waits for a full RCU grace period
-        (rcu_sync_enter; 20-40 ms here). A thread that hits the breakpoint meanwhile
-        sleeps in handler_chain's down_read of that register_rwsem for the rest of it
-        (kernel stacks: rwsem_down_read_slowpath < handler_chain < uprobe_notify_resume
-        < asm_exc_int3 from runtime.casgstatus). But for one grace period after a
-        writer leaves, entering is immediate. So a uprobe nothing hits (runtime.throw)
-        is attached first, which takes that grace period and holds no lock anyone
-        waits on, and the tracker's are then removed all at once, inside the window.
-        (warm=False: without that first step, for bench/uprobe_removal.py.)"""
+        A link's removal stalls no one (see uprobe_links.py). Perf-event uprobes can:
+        removing one holds its register_rwsem for writing while it write-locks
+        dup_mmap_sem, a percpu rwsem, which from idle waits for a full RCU grace period
+        (rcu_sync_enter; 20-40 ms here), and a thread that hits the breakpoint
+        meanwhile sleeps in handler_chain's down_read of that register_rwsem for the
+        rest of it (kernel stacks: rwsem_down_read_slowpath < handler_chain <
+        uprobe_notify_resume < asm_exc_int3 from runtime.casgstatus). But for one grace
+        period after a writer leaves, entering is immediate. So with perf events a
+        uprobe nothing hits (runtime.throw) is attached first, which takes that grace
+        period and holds no lock anyone waits on, and the tracker's are then removed
+        all at once, inside the window. It narrows the stall; it does not always avoid
+        it. (warm=False: without that first step, for bench/uprobe_removal.py.)"""
         track_fds, self._track_fds = self._track_fds, []
         if not track_fds:
             return
-        unhit = self._attach_unhit_uprobe() if warm else None
+        unhit = self._attach_unhit_uprobe() if warm and not self.links else None
         _close_all(track_fds)
         if unhit is not None:
             self._fds.append(unhit)  # removed with the walk's
@@ -456,10 +475,10 @@ class StackProbe:
     def _attach_unhit_uprobe(self) -> int | None:
         if self._unhit_offset is None:
             return None
-        ev = f"sideeye_{os.getpid()}_{self.pid}_warm".encode()
-        path = f"/proc/{self.pid}/exe".encode()
-        fd = _attach(self._track_fn.fd, 0, ev, path, self._unhit_offset, -1, 0)
-        return fd if fd >= 0 else None
+        try:
+            return self._attach(self._track_fn.fd, [self._unhit_offset], "warm")[0]
+        except OSError:
+            return None
 
     def drain(self) -> list[bytes]:
         self.bpf.ring_buffer_consume()

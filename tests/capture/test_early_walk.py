@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from sideeye_tui.bpf import uprobe_links
 from sideeye_tui.capture.snapshot import capture_process
 from sideeye_tui.model import Goroutine, ProcessSnapshot
 from tests.go.build import MOVEFIXTURE, build_go, start_fixture
@@ -33,8 +34,12 @@ from .support import BUILDS, by_goid
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf, pytest.mark.go, pytest.mark.slow]
 
-# The early walk needs the symbol table: every build but the stripped one.
+# The early walk needs the symbol table: every build but the stripped one. Its uprobes
+# are BPF links where the kernel has them; "+perf" attaches them as perf events, as on
+# older kernels (bpf/uprobe_links.py).
 EARLY_BUILDS = [name for name, (_, stripped) in BUILDS.items() if not stripped]
+PERF = "+perf"
+MOVE_CASES = [*EARLY_BUILDS, "local" + PERF]
 MOVED_TIMEOUT_S = 20.0
 
 
@@ -123,11 +128,17 @@ class Control:
     hook: CallCount
 
 
-@pytest.fixture(scope="module", params=EARLY_BUILDS)
+@pytest.fixture(scope="module", params=MOVE_CASES)
 def moved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Moved:
+    build = request.param.removesuffix(PERF)
     path = tmp_path_factory.mktemp(f"move-{request.param}") / "moved.json"
-    with start_fixture(movefixture_binary(request.param), "-moved", str(path)) as fx:
+    with (
+        start_fixture(movefixture_binary(build), "-moved", str(path)) as fx,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         assert fx.report["settled"], "movefixture did not settle: its truth is unreliable"
+        if request.param.endswith(PERF):
+            mp.setattr(uprobe_links, "supported", lambda: False)
         mover = Mover(fx.pid, path)
         snap = capture_process(fx.pid, "ebpf", after_early_walk=mover)
     return Moved(request.param, fx.report, snap, mover)
