@@ -166,13 +166,13 @@ class PauseWindow:
             except Exception as e:
                 self.error = f"meter start: {e}"
 
-        def walk_early(pid: int, probe: Any) -> Any:
+        def walk_early(*args: Any, **kwargs: Any) -> Any:
             start()  # the early walk runs in the target's threads: in the window too
-            return real_early(pid, probe)
+            return real_early(*args, **kwargs)
 
-        def pause(pid: int, **kwargs: Any) -> Any:
+        def pause(*args: Any, **kwargs: Any) -> Any:
             start()
-            return real_pause(pid, **kwargs)
+            return real_pause(*args, **kwargs)
 
         def resume(proc: Any) -> None:
             try:
