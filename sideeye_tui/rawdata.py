@@ -54,6 +54,11 @@ class RawGoroutine:
     bad_frame_pointer: bool = False
     labels: tuple[tuple[str, str], ...] = ()
     g: int = 0  # the runtime.g's address, where the backend knows it
+    # When runtime.asyncPreempt interrupted this goroutine: the index in pcs of the pc
+    # it interrupted (0: no such frame), and the word at the SP it interrupted, a
+    # frameless function's return address (mended in after resuming: capture/running.py)
+    interrupted_depth: int = 0
+    interrupted_sp_word: int = 0
 
 
 @dataclass

@@ -14,7 +14,7 @@ _LABELS_HEAD = struct.Struct("<IIQQ")
 _HEAD = struct.Struct("<IIQQQ")
 _LABEL_LENS = struct.Struct("<II")
 _LABEL_SIZE = _LABEL_LENS.size + 2 * sp.LABEL_BYTES
-_REC = struct.Struct("<IIQQQQQQQQQQIIIIII")  # header of struct rec, then n pcs
+_REC = struct.Struct("<IIQQQQQQQQQQIIIIIIQ")  # header of struct rec, then n pcs
 _VHDR = struct.Struct("<IIQQII")  # struct vhdr: kind, len, job, addr, index, status
 
 
@@ -25,6 +25,7 @@ class _Pending:
     truncated: bool = False
     bad_fp: bool = False
     complete: bool = False
+    interrupted: tuple[int, int] = (0, 0)  # (depth, SP word): see RawGoroutine
 
 
 @dataclass
@@ -67,6 +68,7 @@ class RecordDecoder:
     def _feed_goroutine(self, data: bytes, off: int) -> int:
         f = _REC.unpack_from(data, off)
         kind, goid, n, flags = f[0], f[2], f[14], f[15]
+        interrupted_depth, interrupted_sp_word = f[17], f[18]
         pcs = struct.unpack_from(f"<{n}Q", data, off + _REC.size)
         end: int = off + _REC.size + 8 * n
         if kind == sp.REC_GOROUTINE:
@@ -82,6 +84,10 @@ class RecordDecoder:
         p.truncated |= bool(flags & sp.FRAMES_TRUNCATED)
         p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
         p.complete |= bool(flags & sp.FRAMES_LAST)
+        # Found while unwinding: in the chunk holding that frame and every later one,
+        # not in the earlier ones.
+        if interrupted_depth:
+            p.interrupted = (interrupted_depth, interrupted_sp_word)
         return end
 
     def _feed_value(self, kind: int, data: bytes) -> None:
@@ -154,6 +160,8 @@ class RecordDecoder:
                     bad_frame_pointer=p.bad_fp or not p.complete,
                     labels=self.labels.get(goid, ()),
                     g=g,
+                    interrupted_depth=p.interrupted[0],
+                    interrupted_sp_word=p.interrupted[1],
                 )
             )
         return out

@@ -63,7 +63,7 @@ REC_LABELS = 3
 REC_HEAD = 4
 HEAD = 512  # bytes of a running goroutine's stack sent with its registers (<= WINDOW)
 BATCH = 8192  # bytes of goroutine records gathered before one ring-buffer write
-REC_MAX = 112 + 8 * CHUNK  # sizeof(struct rec): its fields, then CHUNK pcs
+REC_MAX = 120 + 8 * CHUNK  # sizeof(struct rec): its fields, then CHUNK pcs
 MAX_LABELS = 8  # labels read per goroutine in the probe
 LABEL_BYTES = 64  # bytes kept of each label key and value
 LABEL_QUEUE = 65536  # goroutines with labels, read after the stack walk
@@ -139,6 +139,7 @@ def generate(
     status_syscall = status_code(layout.status_names, "syscall")
     skip = " || ".join(f"status == {code}" for code in not_goroutines(layout.status_names)) or "0"
     g_read = _g_read_size(layout)
+    preempt_lo, preempt_hi = layout.async_preempt
     syscallbp = (
         f"*(u64 *)(c->gbuf + {layout.g_syscallbp})" if layout.g_syscallbp is not None else "0"
     )
@@ -169,6 +170,8 @@ def generate(
 #define WALK_PAUSED {WALK_PAUSED}
 #define WALK_EARLY {WALK_EARLY}
 #define WALK_CHANGED {WALK_CHANGED}
+#define PREEMPT_LO {preempt_lo}ULL   /* runtime.asyncPreempt's code: [lo, hi) */
+#define PREEMPT_HI {preempt_hi}ULL
 
 /* One record per CHUNK return addresses: the first of a goroutine (kind 1) carries its
    fields, later ones (kind 2) repeat them and carry only more frames. */
@@ -190,7 +193,8 @@ struct rec {{
     u32 n;
     u32 flags;
     u32 depth;   /* depth of pcs[0] */
-    u32 pad;
+    u32 interrupted_depth;     /* runtime.asyncPreempt interrupted the pc at this depth */
+    u64 interrupted_sp_word;   /* the word at the SP it interrupted (see step_frame) */
     u64 pcs[CHUNK];
 }};
 
@@ -247,10 +251,11 @@ struct cursor {{
     u64 pre_len;    /* allgs entries the early walk covered */
     u64 nmarked;    /* marked goroutines the changed walk took */
     u64 fell_back;  /* the changed walk could not trust the marks: it walked all */
+    u64 pc;         /* the last pc pushed: that of the frame step_frame unwinds */
     u64 gptrs[GBATCH];
     struct rec r;
     u8 gbuf[G_READ];
-    u8 win[WIN + 16];
+    u8 win[WIN + 24];   /* + 24: a frame record and a word read at an offset < WIN */
     struct head_rec head;
     u32 boff;
     u32 pad2;
@@ -398,6 +403,7 @@ static __always_inline void push(struct cursor *c, u64 pc) {{
         return;
     r->pcs[n & (CHUNK - 1)] = pc;
     r->n = n + 1;
+    c->pc = pc;
     c->depth++;
     c->frames++;
     if (n + 1 == CHUNK)
@@ -441,6 +447,8 @@ static __always_inline void start_goroutine(struct cursor *c) {{
     r->n = 0;
     r->flags = 0;
     r->depth = 0;
+    r->interrupted_depth = 0;
+    r->interrupted_sp_word = 0;
     c->lo = r->stack_lo;
     c->hi = r->stack_hi;
     c->depth = 0;
@@ -511,6 +519,14 @@ static __always_inline void start_goroutine(struct cursor *c) {{
 static __always_inline void step_frame(struct cursor *c) {{
     u64 bp = c->bp;
     u64 next_bp = 0, ret = 0;
+    /* In runtime.asyncPreempt's frame record the return address is the pc it
+       interrupted, and the word just above the record is at the SP there: a frameless
+       function's return address, which the chain skips (the tracer mends it in after
+       resuming, capture/running.py). Kept in the record: a second push per step would
+       cost the verifier too much. */
+    u32 size = 16;
+    if (c->pc - PREEMPT_LO < PREEMPT_HI - PREEMPT_LO && bp + 24 <= c->hi)
+        size = 24;
     if (c->depth >= MAX_DEPTH) {{
         c->r.flags |= {FRAMES_TRUNCATED};
         goto end;
@@ -521,7 +537,7 @@ static __always_inline void step_frame(struct cursor *c) {{
         c->r.flags |= {FRAMES_BAD_FP};
         goto end;
     }}
-    if (bp < c->win_base || bp - c->win_base + 16 > c->win_len) {{
+    if (bp < c->win_base || bp - c->win_base + size > c->win_len) {{
         /* The frame lies past the copy: copy the stack again from this frame on. */
         u64 len = c->hi - bp;
         if (len > WIN)
@@ -539,6 +555,10 @@ static __always_inline void step_frame(struct cursor *c) {{
     ret = *(u64 *)(c->win + o + 8);
     if (ret == 0)
         goto end;
+    if (size == 24) {{
+        c->r.interrupted_depth = c->depth;
+        c->r.interrupted_sp_word = *(u64 *)(c->win + o + 16);
+    }}
     push(c, ret);{value_probe.queue_in_walk() if values is not None else ""}
     if (next_bp != 0 && next_bp <= bp) {{
         c->r.flags |= {FRAMES_BAD_FP};

@@ -13,6 +13,11 @@ from ..dwarf.binary import GoBinary
 from ..model import Frame, Goroutine
 from ..rawdata import SOURCE_NAMES, RawGoroutine
 
+# Functions the runtime makes a goroutine call as if from the pc it stopped at (a
+# fault, async preemption, a debugger's call): the frame after one of them is at that
+# pc itself, not after a call.
+TRAP_FUNCTIONS = frozenset({"runtime.sigpanic", "runtime.asyncPreempt", "runtime.debugCallV2"})
+
 
 @dataclass
 class Decoder:
@@ -30,13 +35,25 @@ class Decoder:
             frames = self._pcs[key] = self.binary.symbolize(pc, return_address)
         return frames
 
+    def physical_frames(self, pcs: tuple[int, ...]) -> list[tuple[Frame, ...]]:
+        """The frames of each pc. Every pc but the first is a return address, symbolized
+        at its call (pc-1), except the one after a call the runtime injected
+        (TRAP_FUNCTIONS): the goroutine stopped at that very instruction, so it is
+        symbolized there, as the runtime's tracebacks do (traceback.go, unwindTrap)."""
+        out = []
+        exact = True  # pcs[0] is where the goroutine stands
+        for pc in pcs:
+            frames = self.symbolize(pc, not exact)
+            out.append(frames)
+            exact = self._function(pc if exact else pc - 1) in TRAP_FUNCTIONS
+        return out
+
     def frames(self, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
         stack = self._stacks.get(pcs)
         if stack is None:
-            out: list[Frame] = []
-            for i, pc in enumerate(pcs):
-                out.extend(self.symbolize(pc, i > 0))
-            stack = self._stacks[pcs] = tuple(out)
+            stack = self._stacks[pcs] = tuple(
+                f for frames in self.physical_frames(pcs) for f in frames
+            )
         return stack
 
     def _function(self, pc: int) -> str | None:

@@ -140,6 +140,8 @@ class PtraceWalker:
         bp = start.bp
         goid = _u64(gbuf, lay.g_goid)
         truncated = bad = False
+        preempt_lo, preempt_hi = lay.async_preempt
+        interrupted_depth = interrupted_sp_word = 0
         while True:
             if len(pcs) >= self.max_depth:
                 truncated = True
@@ -149,18 +151,23 @@ class PtraceWalker:
             if bp < lo or bp + 16 > hi:
                 bad = True
                 break
+            # In runtime.asyncPreempt's frame record, the return address is the pc it
+            # interrupted, and the word just above is at the SP there (as the probe).
+            size = 24 if preempt_lo <= pcs[-1] < preempt_hi and bp + 24 <= hi else 16
             off = bp - start.sp
-            if off >= 0 and off + 16 <= len(window):
-                pair = window[off : off + 16]
+            if off >= 0 and off + size <= len(window):
+                record = window[off : off + size]
             else:
                 try:
-                    pair = self.read(bp, 16)
+                    record = self.read(bp, size)
                 except OSError:
                     bad = True
                     break
-            next_bp, ret = _u64(pair, 0), _u64(pair, 8)
+            next_bp, ret = _u64(record, 0), _u64(record, 8)
             if ret == 0:
                 break
+            if size == 24:
+                interrupted_depth, interrupted_sp_word = len(pcs), _u64(record, 16)
             pcs.append(ret)
             if next_bp != 0 and any(lo_ <= ret < hi_ for lo_, hi_ in self.value_ranges):
                 self.value_frames.append((goid, len(pcs) - 1, ret, next_bp + 16))
@@ -188,4 +195,6 @@ class PtraceWalker:
             truncated=truncated,
             bad_frame_pointer=bad,
             labels=labels,
+            interrupted_depth=interrupted_depth,
+            interrupted_sp_word=interrupted_sp_word,
         )

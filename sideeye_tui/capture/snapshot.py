@@ -29,7 +29,7 @@ from ..values.plan import CapturePlan, compile_plan
 from . import early_walk, linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
-from .running import mend_running_frames
+from .running import mend_preempted_frame, mend_running_frames
 from .signal_targets import SignalTargets
 from .values import chase_ptrace, frame_captures
 
@@ -59,12 +59,21 @@ def _thread_regs(paused: pause.PausedProcess) -> list[ThreadRegs]:
 def _mend(
     binary: GoBinary, goroutines: list[RawGoroutine], heads: dict[int, StackHead]
 ) -> list[RawGoroutine]:
-    """Adds the frame a running goroutine's innermost function may hide (see running.py)."""
+    """Adds the frames frame pointers skip (see running.py): the caller of a function
+    asyncPreempt interrupted, then that of a running goroutine's innermost function
+    (in this order: the first inserts at 2 or deeper, the second at 1)."""
     out = []
     for g in goroutines:
-        head = heads.get(g.goid)
-        if head is not None and g.source == SOURCE_THREAD:
-            g = dataclasses.replace(g, pcs=mend_running_frames(binary, g.pcs, head))
+        head = heads.get(g.goid) if g.source == SOURCE_THREAD else None
+        pcs = g.pcs
+        if g.interrupted_depth:
+            pcs = mend_preempted_frame(
+                binary, pcs, g.interrupted_depth, g.interrupted_sp_word, head
+            )
+        if head is not None:
+            pcs = mend_running_frames(binary, pcs, head)
+        if pcs != g.pcs:
+            g = dataclasses.replace(g, pcs=pcs)
         out.append(g)
     return out
 
@@ -93,9 +102,7 @@ def _capture_ptrace_paused(
     return raw
 
 
-def _pick_walkers(
-    paused: pause.PausedProcess, count: int, targets: SignalTargets
-) -> pause.Walkers:
+def _pick_walkers(paused: pause.PausedProcess, count: int, targets: SignalTargets) -> pause.Walkers:
     """Walkers among the stopped threads; none that may take the signal is an error."""
     walkers = pause.pick_walkers(paused, count, targets=targets)
     if not walkers.tids:

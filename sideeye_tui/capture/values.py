@@ -38,10 +38,7 @@ def chase_ptrace(
 def _expanded_depth(decoder: Decoder, pcs: tuple[int, ...], index: int) -> int:
     """Depth in the stored frames (inlined calls expanded) of physical frame `index`:
     the last frame of its group, the function the pc belongs to."""
-    depth = -1
-    for i in range(index + 1):
-        depth += len(decoder.symbolize(pcs[i], i > 0))
-    return depth
+    return sum(len(frames) for frames in decoder.physical_frames(pcs[: index + 1])) - 1
 
 
 def frame_captures(
@@ -92,8 +89,9 @@ def frame_captures(
 
 
 def _physical_index(pcs: tuple[int, ...], depth: int, pc: int) -> int | None:
-    """The frame's index after mending (a running goroutine may gain a frame at 1)."""
-    for i in (depth, depth + 1):
+    """The frame's index after mending (running.py: a frame at 1 and one after the
+    pc asyncPreempt interrupted, each shifting the frames above it)."""
+    for i in (depth, depth + 1, depth + 2):
         if 0 <= i < len(pcs) and pcs[i] == pc:
             return i
     return None

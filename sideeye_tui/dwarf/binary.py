@@ -7,6 +7,7 @@ layout as soon as it is known, memoized symbolization when save_cache() is calle
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from typing import Any
@@ -30,6 +31,7 @@ from .pclntab import (
 )
 
 _UNKNOWN = "?"
+ASYNC_PREEMPT = "runtime.asyncPreempt"
 
 
 def _file_digest(path: str) -> str:
@@ -157,16 +159,23 @@ class GoBinary:
     def layout(self) -> RuntimeLayout:
         with self._lock:
             if self._layout is not None:
+                if self._layout.async_preempt == (0, 0):  # from an older cache
+                    self._layout = self._with_code_ranges(self._layout)
                 return self._layout
             if self._layout_error is not None:
                 raise BinaryError(self._layout_error)
             try:
-                self._layout = self._compute_layout()
+                self._layout = self._with_code_ranges(self._compute_layout())
             except BinaryError as e:
                 self._layout_error = str(e)
                 raise
             self._store_cache(merge_frames=True)
             return self._layout
+
+    def _with_code_ranges(self, layout: RuntimeLayout) -> RuntimeLayout:
+        """The layout with the code ranges the walkers need, from this binary's pclntab."""
+        bounds = self.function_bounds(ASYNC_PREEMPT) or (0, 0)
+        return dataclasses.replace(layout, async_preempt=bounds)
 
     def _compute_layout(self) -> RuntimeLayout:
         if not self.has_dwarf:

@@ -78,6 +78,9 @@ class RuntimeLayout:
     status_names: dict[int, str]
     wait_reasons: tuple[str, ...]
     labels: LabelsLayout | None
+    # [lo, hi) of runtime.asyncPreempt's code, from the pclntab (GoBinary fills it, also
+    # for stripped binaries); (0, 0): unknown. The walkers note the frame it interrupted.
+    async_preempt: tuple[int, int] = (0, 0)
 
 
 def layout_to_json(layout: RuntimeLayout) -> dict[str, Any]:
@@ -93,6 +96,8 @@ def layout_from_json(d: dict[str, Any]) -> RuntimeLayout:
     d["wait_reasons"] = tuple(str(s) for s in d["wait_reasons"])
     labels = d.get("labels")
     d["labels"] = LabelsLayout(**labels) if labels is not None else None
+    lo, hi = d.get("async_preempt") or (0, 0)  # older caches lack it: GoBinary fills it
+    d["async_preempt"] = (int(lo), int(hi))
     fields = {f.name for f in dataclasses.fields(RuntimeLayout)}
     missing = fields - d.keys()
     if missing:

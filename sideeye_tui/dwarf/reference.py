@@ -143,7 +143,7 @@ def learn(cache: Cache, layout: RuntimeLayout, arch: str) -> None:
     known = cache.load(path)
     if known is not None and (known.get("layout") or {}).get("labels") and layout.labels is None:
         return
-    generic = dataclasses.replace(layout, allgs_addr=0)
+    generic = dataclasses.replace(layout, allgs_addr=0, async_preempt=(0, 0))
     cache.store(path, {"layout": layout_to_json(generic)})
 
 
