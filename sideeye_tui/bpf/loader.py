@@ -385,11 +385,18 @@ class StackProbe:
         leaf.on = 0
         tracker[ct.c_int(0)] = leaf
 
-    def walk_early(self, tid: int, kick: Callable[[], None], deadline: float) -> int | None:
+    def walk_early(
+        self,
+        tid: int,
+        kick: Callable[[], None],
+        deadline: float,
+        tend: Callable[[], None] | None = None,
+    ) -> int | None:
         """Walks every goroutine on thread `tid` while the process runs, EARLY_BUDGET
         invocations per `kick` (which sends it the trigger signal). Returns how many
         allgs entries the walk covered, None when it did not finish by `deadline`
-        (monotonic) or the thread stopped taking the signal."""
+        (monotonic) or the thread stopped taking the signal. `tend` runs at each look at
+        the budget (early_walk.Courier.tend: the thread must not stay in a stop)."""
         self._tgid = self.pid
         cur = self._armed[0]
         cur.mode = stack_probe.WALK_EARLY
@@ -416,6 +423,8 @@ class StackProbe:
                 started = time.monotonic()
                 while True:
                     time.sleep(EARLY_POLL_S)
+                    if tend is not None:
+                        tend()
                     self._lookup(budget_fd, ct.byref(key), ct.byref(budget))
                     if budget.value == 0 or self._peek(0).done:
                         break

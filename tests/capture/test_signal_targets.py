@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sideeye_tui.capture.snapshot import capture_process
 from sideeye_tui.dwarf.binary import GoBinary
 from tests.go.build import Fixture, start_fixture
 
-from .support import BUILDS, snapfixture_binary, tracer_pids
+from .support import BUILDS, snapfixture_binary, thread_states, tracer_pids
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf, pytest.mark.go, pytest.mark.slow]
 
@@ -145,6 +146,30 @@ def test_the_courier_delivers_to_the_runtimes_own_sleep(sleepers: Sleepers) -> N
     try:
         courier.kick()
         assert courier.delivered == 1 and not courier.refused
+    finally:
+        courier.close()
+    assert tracer_pids(sleepers.pid).get(tid) == 0
+
+
+def test_the_courier_leaves_no_thread_in_a_stop(sleepers: Sleepers) -> None:
+    """A seized thread stops at any signal, not only the courier's: tend() lets it go on
+    at once (left stopped, an M keeps its P and the goroutines queued there)."""
+    tid = None
+    deadline = time.monotonic() + 5
+    while tid is None and time.monotonic() < deadline:
+        tid = early_walk.pick_thread(sleepers.pid, sleepers.targets)
+    assert tid is not None
+    courier = early_walk.Courier(sleepers.pid, tid, sleepers.targets)
+    try:
+        linux.tgkill(sleepers.pid, tid, signal.SIGWINCH)  # someone else's signal
+        stopped = time.monotonic() + 1
+        while thread_states(sleepers.pid).get(tid) != "t" and time.monotonic() < stopped:
+            time.sleep(0.001)
+        assert thread_states(sleepers.pid).get(tid) == "t", "not stopped in the delivery"
+        courier.tend()
+        time.sleep(0.01)
+        assert thread_states(sleepers.pid).get(tid) != "t"
+        assert courier.attached and not courier.refused and courier.delivered == 0
     finally:
         courier.close()
     assert tracer_pids(sleepers.pid).get(tid) == 0
