@@ -232,6 +232,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     except SideEyeError as e:  # the snapshot is written: say what is missing, exit 0
         _warn(str(e))
         return 0
+    if spec is not None:
+        print(f"applied spec {spec.path}")
     for m in messages:
         _warn(m.text if m.pid is None else f"pid {m.pid}: {m.text}")
     return 0

@@ -10,6 +10,8 @@ back and run again without the failing step, so what is committed is always whol
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,14 +20,14 @@ import duckdb
 from ..errors import StoreError
 from ..model import Snapshot
 from ..spec.model import DerivedTable, Extra, FunctionSpec, Link, Spec
-from ..store.database import connect, open_store
+from ..store.database import connect, open_store, sandbox
 from ..store.files import owner_only
 from ..store.schema import SPEC_TABLES
 from .derived import build_derived, register_derived
 from .extras import compute_extra
 from .functions import collect, register_function, write_function_rows
 from .links import LinkProblem, build_link
-from .sql import first_line, table_columns
+from .sql import SpecSQLError, first_line, table_columns
 
 Action = Callable[[duckdb.DuckDBPyConnection], None]
 
@@ -85,6 +87,8 @@ def run_steps(
                     step.run(con)
                 except LinkProblem as e:
                     failures.append(str(e))
+                except SpecSQLError as e:
+                    failures.append(f"{step.what}: {e}")
                 except duckdb.Error as e:
                     failure = f"{step.what}: {first_line(e)}"
                     if not _usable(con):
@@ -177,21 +181,26 @@ def write_reports(
     def base(con: duckdb.DuckDBPyConnection) -> None:
         ensure_spec_tables(con)
         for rows in groups:
-            write_function_rows(con, snapshot_id, rows)
+            write_function_rows(con, snapshot_id, rows, scratch)
 
     def finish(con: duckdb.DuckDBPyConnection, failures: list[str]) -> None:
         for rows in groups:
             register_function(con, rows.spec)
         _insert_messages(con, messages + [Message(snapshot_id, None, f) for f in failures])
 
-    with owner_only():
-        con = connect(path, read_only=False)
-        try:
-            failures = run_steps(con, base, _sql_steps(spec, snapshot_id), finish)
-        except duckdb.Error as e:
-            raise StoreError(f"{path}: cannot write the spec's tables: {first_line(e)}") from e
-        finally:
-            con.close()
+    scratch = tempfile.mkdtemp(prefix="sideeye-tui-")  # mode 0700: ours alone
+    try:
+        with owner_only():
+            con = connect(path, read_only=False)
+            try:
+                sandbox(con, scratch)
+                failures = run_steps(con, base, _sql_steps(spec, snapshot_id), finish)
+            except duckdb.Error as e:
+                raise StoreError(f"{path}: cannot write the spec's tables: {first_line(e)}") from e
+            finally:
+                con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return messages + [Message(snapshot_id, None, f) for f in failures]
 
 
@@ -224,6 +233,7 @@ def apply_spec(path: str, spec: Spec) -> list[Message]:
     with owner_only():
         con = open_store(path, read_only=False)
         try:
+            sandbox(con)
             notes: list[str] = []
 
             def base(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import duckdb
 
 from ..spec.model import DerivedTable
-from .sql import main_table, quote, table_columns
+from .sql import check_select, main_table, quote, table_columns
 
 CORE_TABLES = ("snapshots", "processes", "goroutines", "frames")
 _SIDE_TABLES = ("capture_errors", "spec_messages", "links")
@@ -55,8 +55,9 @@ def narrowed(con: duckdb.DuckDBPyConnection, snapshot_id: int, tables: list[str]
 
 
 def _body(sql: str) -> str:
-    """The SQL as a subquery: a trailing semicolon would end the outer statement."""
-    return sql.strip().rstrip(";").strip()
+    """The SQL as a subquery: a trailing semicolon would end the outer statement, and
+    a trailing `--` comment would swallow the closing parenthesis (hence the newline)."""
+    return sql.strip().rstrip(";").strip() + "\n"
 
 
 def build_derived(
@@ -70,6 +71,7 @@ def build_derived(
     rebuild replaces the whole table (apply); otherwise only these snapshots' rows are
     replaced, and the SQL must give the columns the table already has.
     """
+    check_select(con, table.sql)
     full = main_table(con, table.name)
     tables = narrowable_tables(con, exclude=table.name)
     exists = bool(table_columns(con, table.name))

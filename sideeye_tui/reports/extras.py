@@ -10,12 +10,13 @@ from __future__ import annotations
 import duckdb
 
 from ..spec.model import Extra
-from .sql import main_table, quote, table_columns
+from .sql import check_expression, main_table, quote, table_columns
 
 
 def column_type_of(con: duckdb.DuckDBPyConnection, table: str, sql: str) -> str:
     """The type DuckDB gives sql over table's rows (binding errors surface here, early)."""
-    rows = con.execute(f"DESCRIBE SELECT ({sql}) AS v FROM {main_table(con, table)}").fetchall()
+    check_expression(con, sql)
+    rows = con.execute(f"DESCRIBE SELECT ({sql}\n) AS v FROM {main_table(con, table)}").fetchall()
     kind = str(rows[0][1])
     return "VARCHAR" if kind == "NULL" else kind  # a bare NULL has no storable type
 
@@ -39,4 +40,4 @@ def compute_extra(
     if existing is None:
         con.execute(f"ALTER TABLE {full} ADD COLUMN {col} {kind}")
     where = "" if snapshot_id is None else f" WHERE snapshot_id = {int(snapshot_id)}"
-    con.execute(f"UPDATE {full} SET {col} = ({extra.sql}){where}")
+    con.execute(f"UPDATE {full} SET {col} = ({extra.sql}\n){where}")

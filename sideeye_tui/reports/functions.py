@@ -160,10 +160,12 @@ def _load_ndjson(
     table: str,
     columns: list[tuple[str, str]],
     rows: Iterable[list[object]],
+    directory: str,
 ) -> int:
-    """INSERT rows into table's named columns (name, type) via a private JSON file."""
+    """INSERT rows into table's named columns (name, type) via a private JSON file in
+    directory (the one the sandboxed connection may read: store/database.py)."""
     n = 0
-    with tempfile.TemporaryDirectory(prefix="sideeye-tui-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="rows-", dir=directory) as scratch:
         path = os.path.join(scratch, "rows.ndjson")
         with open(path, "w", encoding="utf-8") as f:
             for row in rows:
@@ -183,9 +185,10 @@ def _load_ndjson(
 
 
 def write_function_rows(
-    con: duckdb.DuckDBPyConnection, snapshot_id: int, rows: FunctionRows
+    con: duckdb.DuckDBPyConnection, snapshot_id: int, rows: FunctionRows, scratch: str
 ) -> None:
-    """Create or grow the table, insert this snapshot's frames and their capture errors."""
+    """Create or grow the table, insert this snapshot's frames and their capture errors
+    (through JSON files in scratch, a private directory the connection may read)."""
     name = rows.spec.name
     types = ensure_function_table(con, name, rows.types)
     columns = list(_KEY_COLUMNS) + [(e, types[e]) for e in rows.expressions]
@@ -207,7 +210,7 @@ def write_function_rows(
                     record.append(v.value)
             yield record
 
-    _load_ndjson(con, quote(name), columns, records())
+    _load_ndjson(con, quote(name), columns, records(), scratch)
     _load_ndjson(
         con,
         "capture_errors",
@@ -221,6 +224,7 @@ def write_function_rows(
             ("reason", "VARCHAR"),
         ],
         errors,
+        scratch,
     )
 
 

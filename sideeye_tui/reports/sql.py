@@ -40,3 +40,28 @@ def first_line(err: BaseException) -> str:
     """DuckDB's message without its multi-line caret excerpt, which breaks one-line output."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+class SpecSQLError(Exception):
+    """A spec's SQL that is not the single SELECT (or expression) a spec may hold."""
+
+
+def check_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but exactly one SELECT statement.
+
+    Spec SQL is pasted into larger statements, and DuckDB would run every
+    `;`-separated statement of a string; DuckDB's own parser splits them here."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise SpecSQLError(f"must be one SELECT statement, not {len(statements)} statements")
+    kind = statements[0].type.name  # by name: the type stubs misname the members
+    if kind != "SELECT":
+        raise SpecSQLError(f"must be a SELECT statement, not {kind}")
+
+
+def check_expression(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse an extra column that is not one expression (it may not close the SELECT
+    it is pasted into and start another statement)."""
+    statements = con.extract_statements(f"SELECT ({sql}\n) AS v")
+    if len(statements) != 1 or statements[0].type.name != "SELECT":
+        raise SpecSQLError("must be one SQL expression over the row's columns")

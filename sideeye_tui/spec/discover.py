@@ -38,6 +38,25 @@ def spec_dirs(cwd: Path | None = None, home: Path | None = None) -> list[Path]:
     return [cwd / PROJECT_DIR, home.joinpath(*USER_DIR)]
 
 
+def untrusted(path: Path, euid: int | None = None) -> str | None:
+    """Why root must not apply a spec it found on its own, or None when it may.
+
+    A spec's SQL runs as the tool runs, and a spec found in the current directory can
+    be anyone's: as root, only a file that root owns, in a directory root owns, and
+    that nobody else can change is applied without being named with --spec."""
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0:
+        return None  # it runs with the caller's own rights
+    real = Path(os.path.realpath(path))
+    for what, p in (("it", real), ("its directory", real.parent)):
+        st = p.stat()
+        if st.st_uid != 0:
+            return f"{what} is owned by uid {st.st_uid}, not root"
+        if st.st_mode & 0o022:
+            return f"{what} is writable by others (mode {st.st_mode & 0o777:o})"
+    return None
+
+
 def spec_files(dirs: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for d in dirs:
@@ -62,6 +81,17 @@ def discover_specs(
     specs: list[Spec] = []
     warnings: list[str] = []
     for path in spec_files(spec_dirs() if dirs is None else dirs):
+        try:
+            why = untrusted(path)
+        except OSError as e:
+            why = e.strerror or str(e)
+        if why is not None:
+            warnings.append(
+                f"{path}: not applied: {why} (as root, a spec found in ./{PROJECT_DIR} or"
+                " ~/.config must be root's and writable by no one else; name it with --spec"
+                " to use it)"
+            )
+            continue
         try:
             spec = load_spec(str(path))
         except SpecError as e:

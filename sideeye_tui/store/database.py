@@ -62,6 +62,21 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"{path}: {e.strerror or e}") from e
 
 
+def sandbox(con: duckdb.DuckDBPyConnection, scratch: str | None = None) -> None:
+    """Lock con to its own database: no other file is read or written, no ATTACH, no
+    extension installed or loaded, and the settings cannot be changed back.
+
+    A spec's SQL runs on such a connection: specs are files that other people write,
+    and sideeye-tui runs as root. `scratch`: a private directory of ours that stays
+    readable (the function tables are loaded from JSON files written there)."""
+    if scratch is not None:
+        con.execute("SET allowed_directories = [?]", [os.path.join(scratch, "")])
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
         "SELECT table_name FROM information_schema.tables "

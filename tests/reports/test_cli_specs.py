@@ -204,3 +204,15 @@ def test_apply_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert cli.main(["apply", str(db), "--spec", str(good)]) == 0
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT * FROM t").fetchall() == [(1, 0)]
+
+
+def test_snapshot_says_which_spec_files_it_applied(
+    fake_capture: list[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".sideeye").mkdir()
+    team = tmp_path / ".sideeye" / "team.toml"
+    team.write_text('module = "example.com/svc"\n' + SPEC)
+    db = tmp_path / "s.duckdb"
+    assert cli.main(["snapshot", "10", "-o", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"applied spec {team}"

@@ -9,6 +9,7 @@ import pytest
 
 from sideeye_tui.errors import SpecError
 from sideeye_tui.spec import Target, discover_specs, resolve_specs, spec_dirs
+from sideeye_tui.spec.discover import untrusted
 
 BY_MODULE = 'module = "example.com/svc"\n[functions."main.other"]\ncapture = ["a"]\n'
 BY_FUNCTION = '[functions."main.handle"]\ncapture = ["req"]\n'
@@ -94,3 +95,41 @@ def test_resolve_opens_the_binary_for_functions(dirs: tuple[Path, Path]) -> None
     (project / "f.toml").write_text(BY_FUNCTION)
     spec, warnings = resolve_specs(None, [(os.path.realpath("/bin/sh"), None)])
     assert spec is None and warnings == []
+
+
+@pytest.mark.root
+def test_as_root_a_found_spec_must_be_roots_and_unwritable_by_others(
+    dirs: tuple[Path, Path],
+) -> None:
+    """A spec left in ./.sideeye by another user is not run by root unasked."""
+    project, _ = dirs
+    assert os.geteuid() == 0
+    for name in ("mine", "theirs", "open", "in_their_dir"):
+        (project / f"{name}.toml").write_text(BY_FUNCTION)
+    os.chown(project / "theirs.toml", 1000, 1000)
+    os.chmod(project / "open.toml", 0o666)
+    theirs_dir = project / "sub"
+    theirs_dir.mkdir()
+    (theirs_dir / "real.toml").write_text(BY_FUNCTION)
+    os.chown(theirs_dir, 1000, 1000)
+    (project / "in_their_dir.toml").unlink()
+    (project / "in_their_dir.toml").symlink_to(theirs_dir / "real.toml")
+
+    specs, warnings = discover_specs([target(None, {"main.handle"})])
+    assert [Path(s.path).name for s in specs] == ["mine.toml"]
+    assert sorted(w.split(": not applied: ")[1].split(" (as root")[0] for w in warnings) == [
+        "it is owned by uid 1000, not root",
+        "it is writable by others (mode 666)",
+        "its directory is owned by uid 1000, not root",
+    ]
+    # Named with --spec, the caller vouches for it.
+    spec, problems = resolve_specs(str(project / "theirs.toml"), [])
+    assert spec is not None and not problems
+
+
+def test_a_spec_is_trusted_as_is_by_a_user_other_than_root(tmp_path: Path) -> None:
+    path = tmp_path / "x.toml"
+    path.write_text(BY_FUNCTION)
+    os.chmod(path, 0o666)
+    assert untrusted(path, euid=1000) is None
+    assert untrusted(path, euid=0) is not None
