@@ -134,14 +134,17 @@ def _clear_progress(stream: TextIO) -> None:
 def _check_output(path: str) -> None:
     """Refuse a bad output file before pausing anything."""
     from .store import open_store
+    from .store.files import check_database_path, check_private
 
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise SideEyeError(f"{path}: no such directory: {parent}")
     if os.path.isdir(path):
         raise SideEyeError(f"{path}: is a directory")
+    check_database_path(path, for_writing=True)
     if os.path.exists(path):
         open_store(path, read_only=True).close()  # raises unless it is ours and current
+        check_private(path)
 
 
 def summarize(proc: ProcessSnapshot) -> str:

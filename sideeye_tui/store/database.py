@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from ..errors import StoreError
-from .files import owner_only
+from .files import check_database_path, check_private, create_private, owner_only
 from .schema import ADDED_COLUMNS, APP, REQUIRED_TABLES, SCHEMA_VERSION, TABLES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -53,13 +53,24 @@ def connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection, or a StoreError saying in one line why not."""
     if os.path.isdir(path):
         raise StoreError(f"{path}: is a directory")
+    check_database_path(path, for_writing=not read_only)
     try:
         with owner_only():
-            return duckdb.connect(path, read_only=read_only)
+            if not read_only and not os.path.lexists(path):
+                create_private(path, lambda fresh: duckdb.connect(fresh).close())
+            con = duckdb.connect(path, read_only=read_only)
     except duckdb.Error as e:
         raise _explain(path, e) from e
     except OSError as e:
         raise StoreError(f"{path}: {e.strerror or e}") from e
+    if not read_only and "meta" in _tables(con):
+        # Ours (another file is refused by check_schema with a message of its own).
+        try:
+            check_private(path)
+        except BaseException:
+            con.close()
+            raise
+    return con
 
 
 def sandbox(con: duckdb.DuckDBPyConnection, scratch: str | None = None) -> None:

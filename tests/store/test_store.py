@@ -240,10 +240,13 @@ def test_files_are_owner_only(db: str, umask_022: None, monkeypatch: pytest.Monk
     assert os.umask(0o022) == 0o022  # restored
 
 
-def test_existing_file_keeps_its_mode(db: str, umask_022: None) -> None:
+def test_existing_file_readable_by_others_is_refused(db: str, umask_022: None) -> None:
+    """A snapshot holds the memory of the processes it read: appending one to a file
+    others can read would hand it to them (see test_output_safety.py)."""
     write_snapshot(db, small_snapshot())
     os.chmod(db, 0o640)
-    write_snapshot(db, small_snapshot())
+    with pytest.raises(StoreError, match=r"readable or writable by others \(mode 640\)"):
+        write_snapshot(db, small_snapshot())
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o640
 
 
