@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import threading
 from typing import Any
 
@@ -87,6 +88,7 @@ class GoBinary:
         self._layout_error: str | None = None
         self._frames: dict[str, tuple[RawFrame, ...]] = {}
         self._new_frames = False
+        self._digest: str | None = None
         self._load_cache()
 
     @classmethod
@@ -112,9 +114,31 @@ class GoBinary:
     def _cache_path(self) -> str:
         return self._cache.binary_path(self.build_id)
 
+    def _identity(self) -> list[int]:
+        """Which file this is, cheaply: a cache entry made for another file that claims
+        the same build id (anyone can set one: -ldflags=-B) must not be trusted."""
+        st = os.stat(self.path)
+        return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+    def _content_digest(self) -> str:
+        if self._digest is None:
+            self._digest = _file_digest(self.path)
+        return self._digest
+
+    def _same_file(self, data: dict[str, Any]) -> bool:
+        """Whether a cache entry describes this very binary: the same file as when it was
+        written, or failing that (a copy, a redeploy) the same bytes."""
+        if data.get("build_id") != self.build_id:
+            return False
+        if data.get("identity") == self._identity():
+            if self._digest is None and isinstance(data.get("digest"), str):
+                self._digest = data["digest"]  # the same file: no need to hash it again
+            return True
+        return data.get("digest") is not None and data.get("digest") == self._content_digest()
+
     def _load_cache(self) -> None:
         data = self._cache.load(self._cache_path())
-        if data is None or data.get("build_id") != self.build_id:
+        if data is None or not self._same_file(data):
             return
         try:
             if data.get("layout") is not None:
@@ -132,13 +156,15 @@ class GoBinary:
         frames: dict[str, Any] = {}
         if merge_frames:
             old = self._cache.load(path)
-            if old is not None and old.get("build_id") == self.build_id:
+            if old is not None and self._same_file(old):
                 frames.update(old.get("frames") or {})
         frames.update({k: [list(f) for f in v] for k, v in self._frames.items()})
         self._cache.store(
             path,
             {
                 "build_id": self.build_id,
+                "identity": self._identity(),
+                "digest": self._content_digest(),
                 "path": self.path,
                 "go_version": self.go_version,
                 "layout": layout_to_json(self._layout) if self._layout else None,

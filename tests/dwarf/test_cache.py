@@ -89,3 +89,38 @@ def test_big_binary_timing(ldflags: str, go_build: Callable[..., Path], tmp_path
     )
     assert cold <= 5.0
     assert cached <= 0.5
+
+
+def test_a_borrowed_build_id_does_not_reuse_another_binarys_cache(
+    go_build: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Anyone can give a binary any GNU build id (-ldflags=-B): the cache entry of one
+    binary must not be taken for another that claims the same id."""
+    same_id = "-B 0x5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed"
+    one = str(go_build("fixture", "local", same_id))
+    other = str(go_build("fixture", "go1.24.13", same_id))
+    first = GoBinary.open(one, cache_dir=str(tmp_path))
+    second = GoBinary.open(other, cache_dir=str(tmp_path))
+    assert first.build_id == second.build_id  # the premise
+    first.layout
+    first.save_cache()
+    truth = GoBinary.open(other, cache_dir=str(tmp_path / "fresh")).layout
+    assert GoBinary.open(other, cache_dir=str(tmp_path)).layout == truth
+    assert truth != first.layout
+
+
+def test_a_copy_of_a_binary_still_uses_its_cache(
+    go_build: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exe = go_build("fixture", "local")
+    first = GoBinary.open(str(exe), cache_dir=str(tmp_path / "cache"))
+    layout = first.layout
+    first.save_cache()
+    copy = tmp_path / "copy"
+    copy.write_bytes(exe.read_bytes())
+
+    def boom(*_: object, **__: object) -> None:
+        raise AssertionError("re-parsed")
+
+    monkeypatch.setattr(binary_mod, "layout_from_dwarf", boom)
+    assert GoBinary.open(str(copy), cache_dir=str(tmp_path / "cache")).layout == layout
