@@ -102,7 +102,7 @@ def test_a_borrowed_build_id_does_not_reuse_another_binarys_cache(
     first = GoBinary.open(one, cache_dir=str(tmp_path))
     second = GoBinary.open(other, cache_dir=str(tmp_path))
     assert first.build_id == second.build_id  # the premise
-    first.layout
+    _ = first.layout
     first.save_cache()
     truth = GoBinary.open(other, cache_dir=str(tmp_path / "fresh")).layout
     assert GoBinary.open(other, cache_dir=str(tmp_path)).layout == truth
