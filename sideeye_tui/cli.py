@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import SideEyeError
+from .text import printable
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -29,7 +30,7 @@ BACKENDS = ("ebpf", "ptrace")
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print(f"{PROG}: {printable(message)}", file=sys.stderr)
 
 
 # -- ps -------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ def run_ps(args: argparse.Namespace) -> int:
         for p in procs
     ]
     for line in format_table(header, rows):
-        print(line)
+        print(printable(line))  # command lines are the target's own
     if not procs and os.geteuid() != 0:
         _error("no Go process found; run as root to see other users' processes")
     return 0
@@ -102,7 +103,7 @@ def _take_snapshot(
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"warning: {printable(message)}", file=sys.stderr)
 
 
 def _progress_lines(stream: TextIO) -> Callable[[str], None]:
@@ -222,7 +223,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     finally:
         _clear_progress(sys.stderr)
     for proc in snap.processes:
-        print(summarize(proc))
+        print(printable(summarize(proc)))  # names come from the target
     if not any(p.error is None for p in snap.processes):
         for w in spec_warnings:
             _warn(w)

@@ -13,6 +13,7 @@ import duckdb
 
 from .errors import StoreError
 from .store import SnapshotInfo, list_snapshots, open_store
+from .text import printable_lines
 
 
 @dataclass(frozen=True)
@@ -317,4 +318,4 @@ def format_report(r: SnapshotReport) -> list[str]:
     for p in r.processes:
         lines.append("")
         lines.extend(_process_lines(p))
-    return lines
+    return printable_lines(lines)  # names and labels come from the target
