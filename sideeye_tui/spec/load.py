@@ -141,6 +141,8 @@ def parse_spec(text: str, path: str) -> Spec:
     """The Spec in text (read from path, which only labels messages)."""
     try:
         doc = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise SpecError(f"{path}: nested too deeply to be a spec") from None
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
         m = _POSITION.match(msg)

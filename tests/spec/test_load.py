@@ -165,3 +165,9 @@ def test_merge_unions_captures_and_keeps_first_definitions() -> None:
         "b.toml: derived table 't' is already defined differently in a.toml; keeping the first",
     ]
     assert merged.path == "a.toml, b.toml"
+
+
+def test_a_deeply_nested_document_is_a_one_line_error() -> None:
+    deep = "x = " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(SpecError, match=r"^deep.toml: nested too deeply to be a spec$"):
+        parse_spec(deep, "deep.toml")
