@@ -17,7 +17,6 @@ PROC = "/proc"
 COMMAND_WIDTH = 60
 
 # Sections only a Go linker writes; one of them is enough to call a binary Go.
-_GO_SECTIONS = (".go.buildinfo", ".note.go.buildid", ".gopclntab")
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,16 @@ _cache_lock = threading.Lock()
 def inspect_exe(path: str) -> ExeInfo | None:
     """None for a binary that is not Go; ExeInfo otherwise. Uncached."""
     from .dwarf.binary import GoBinary
-    from .dwarf.elfimage import ElfImage
+    from .dwarf.elfimage import GO_SECTIONS, ElfImage, ForeignGoBinary
 
     try:
         image = ElfImage(path)
+    except ForeignGoBinary as e:
+        return ExeInfo(None, None, False, error=str(e))
     except BinaryError:
         return None
     try:
-        if not any(name in image.sections for name in _GO_SECTIONS):
+        if not any(name in image.sections for name in GO_SECTIONS):
             return None
     finally:
         image.close()
@@ -199,6 +200,8 @@ def check_target(pid: int) -> GoProcess:
     except OSError as e:
         raise ProcessError(f"pid {pid}: cannot read its executable: {e.strerror or e}") from None
     if info is None:
+        if not process_alive(pid):  # it died while its executable was being read
+            raise ProcessError(f"pid {pid} has exited")
         raise ProcessError(f"pid {pid} ({_command(pid)}) is not a Go program")
     if info.error is not None:
         raise ProcessError(f"pid {pid} ({_command(pid)}): {info.error}")

@@ -39,6 +39,14 @@ class _Segment:
     memsz: int
 
 
+# Sections only the Go linker writes.
+GO_SECTIONS = (".go.buildinfo", ".note.go.buildid", ".gopclntab")
+
+
+class ForeignGoBinary(BinaryError):
+    """A Go binary for an architecture sideeye-tui does not read (a 386 build)."""
+
+
 class ElfImage:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -60,7 +68,13 @@ class ElfImage:
             self.close()
             raise BinaryError(f"{path}: malformed ELF: {e}") from e
         if self.elf.elfclass != 64 or not self.elf.little_endian:
+            kind = f"{self.elf.elfclass}-bit {self.elf['e_machine'].removeprefix('EM_')}"
+            is_go = any(sec.name in GO_SECTIONS for sec in self.elf.iter_sections())
             self.close()
+            if is_go:
+                raise ForeignGoBinary(
+                    f"{path}: a {kind} Go program: only 64-bit x86 (amd64) is supported"
+                )
             raise BinaryError(f"{path}: only 64-bit little-endian binaries are supported")
         self.machine: str = str(self.elf["e_machine"])
         self.sections: dict[str, Section] = {}
