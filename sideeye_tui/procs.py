@@ -205,7 +205,26 @@ def check_target(pid: int) -> GoProcess:
         raise ProcessError(f"pid {pid} ({_command(pid)}) is not a Go program")
     if info.error is not None:
         raise ProcessError(f"pid {pid} ({_command(pid)}): {info.error}")
+    tracer = tracer_of(pid)
+    if tracer is not None:
+        raise ProcessError(
+            f"pid {pid} ({_command(pid)}) is already traced by {tracer}; detach it first"
+        )
     return _go_process(pid, exe, info)
+
+
+def tracer_of(pid: int) -> str | None:
+    """Who already ptraces pid ("pid 123 (gdb)"), or None: a process has one tracer."""
+    try:
+        with open(f"{PROC}/{pid}/status", "rb") as f:
+            status = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("TracerPid:"):
+            tracer = int(line.split()[1])
+            return f"pid {tracer} ({_command(tracer)})" if tracer else None
+    return None
 
 
 def process_alive(pid: int) -> bool:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import ProcessError
-from ..procs import process_alive
+from ..procs import process_alive, tracer_of
 from . import linux
 from .signal_targets import SignalTargets
 
@@ -253,8 +253,16 @@ def pause(
         if not process_alive(pid):
             raise ProcessError(f"pid {pid} exited during the pause") from None
         if err.errno == errno.EPERM:
+            tracer = tracer_of(pid)
+            if tracer is not None:
+                raise ProcessError(f"pid {pid} is already traced by {tracer}") from None
+            if os.geteuid() != 0:
+                raise ProcessError(
+                    f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)"
+                ) from None
             raise ProcessError(
-                f"pid {pid}: cannot ptrace it ({err.strerror}; run as root)"
+                f"pid {pid}: cannot ptrace it, even as root ({err.strerror}: a security"
+                " policy such as Yama's ptrace_scope=3 or an LSM forbids it)"
             ) from None
         if err.errno == errno.ESRCH:
             raise ProcessError(f"pid {pid} exited during the pause") from None
