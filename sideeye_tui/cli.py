@@ -391,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Snapshots of every goroutine of live Go processes, in the terminal.",
+        epilog="Without a COMMAND, `sideeye-tui [--db FILE] [PID ...]` starts the explorer"
+        " (a process picker, or a snapshot of the PIDs, then the browser); `sideeye-tui open"
+        " FILE` browses a file without root. Keys can be remapped in"
+        " ~/.config/sideeye-tui/keymap.toml. README.md has the rest.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
