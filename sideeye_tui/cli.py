@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 PROG = "sideeye-tui"
+EXIT_INTERNAL = 3  # a bug of ours; 1 is a user-facing error, 2 a usage error (argparse)
 BACKENDS = ("ebpf", "ptrace")
 
 
@@ -424,4 +425,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SIDEEYE_DEBUG"):
             traceback.print_exc()
         _error(f"internal error: {type(e).__name__}: {e} (set SIDEEYE_DEBUG=1 for a traceback)")
-        return 2
+        return EXIT_INTERNAL

@@ -171,13 +171,13 @@ def test_internal_error_is_one_line(
 
     monkeypatch.setattr(cli, "run_ps", boom)
     monkeypatch.delenv("SIDEEYE_DEBUG", raising=False)
-    assert cli.main(["ps"]) == 2
+    assert cli.main(["ps"]) == 3  # not 2: that is argparse's usage error
     err = capsys.readouterr().err
     assert err == (
         "sideeye-tui: internal error: ValueError: bad thing (set SIDEEYE_DEBUG=1 for a traceback)\n"
     )
     monkeypatch.setenv("SIDEEYE_DEBUG", "1")
-    assert cli.main(["ps"]) == 2
+    assert cli.main(["ps"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and err.endswith("(set SIDEEYE_DEBUG=1 for a traceback)\n")
 
