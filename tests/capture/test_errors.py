@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from sideeye_tui.capture import pause
-from sideeye_tui.capture import snapshot as snapshot_module
 from sideeye_tui.capture.snapshot import capture_process, take_snapshot
+from sideeye_tui.dwarf import GoBinary
 from sideeye_tui.model import ProcessSnapshot
 from tests.go.build import Fixture, start_fixture
 
@@ -174,7 +174,7 @@ def test_process_exits_before_the_pause(
     """The victim exits after its binary was opened, before it could be paused (zombie:
     its parent has not waited for it yet; reaped: gone from /proc)."""
     survivor, victim = two_fixtures
-    real_open = snapshot_module.GoBinary.open
+    real_open = GoBinary.open
 
     def open_then_kill(path: str, *args: Any, **kwargs: Any) -> Any:
         binary = real_open(path, *args, **kwargs)
@@ -182,7 +182,7 @@ def test_process_exits_before_the_pause(
             _kill(victim, reap=reap)
         return binary
 
-    monkeypatch.setattr(snapshot_module.GoBinary, "open", staticmethod(open_then_kill))
+    monkeypatch.setattr(GoBinary, "open", staticmethod(open_then_kill))
     snap = take_snapshot([survivor.pid, victim.pid], backend)
     monkeypatch.undo()
     _assert_complete(snap.processes[0], survivor)
