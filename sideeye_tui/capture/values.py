@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..dwarf.binary import GoBinary
 from ..model import CapturedValue, FrameCapture
-from ..rawdata import RawGoroutine
+from ..rawdata import SOURCE_THREAD, RawGoroutine
 from ..values.chase import FrameMemory, chase_frame
 from ..values.decode import ValueDecoder
 from ..values.plan import CapturePlan
@@ -35,10 +35,11 @@ def chase_ptrace(
     return out
 
 
-def _expanded_depth(decoder: Decoder, pcs: tuple[int, ...], index: int) -> int:
+def _expanded_depth(decoder: Decoder, g: RawGoroutine, index: int) -> int:
     """Depth in the stored frames (inlined calls expanded) of physical frame `index`:
     the last frame of its group, the function the pc belongs to."""
-    return sum(len(frames) for frames in decoder.physical_frames(pcs[: index + 1])) - 1
+    physical = decoder.physical_frames(g.pcs[: index + 1], g.source == SOURCE_THREAD)
+    return sum(len(frames) for frames in physical) - 1
 
 
 def frame_captures(
@@ -79,7 +80,7 @@ def frame_captures(
         out.append(
             FrameCapture(
                 goid=mem.goid,
-                depth=_expanded_depth(decoder, g.pcs, index),
+                depth=_expanded_depth(decoder, g, index),
                 function=fplan.name,
                 values=tuple(captured),
             )

@@ -3,6 +3,7 @@ frame an injected call interrupted at its own pc (capture/decode.py). No process
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
@@ -137,19 +138,21 @@ def test_both_mends_on_one_running_goroutine() -> None:
 class SymbolBinary(FakeBinary):
     """Frames that tell how they were looked up: line = the pc looked up."""
 
+    layout = SimpleNamespace(status_names={1: "runnable"}, wait_reasons=())
+
     def symbolize(self, pc: int, return_address: bool) -> tuple[Frame, ...]:
         at = pc - 1 if return_address else pc
         return (Frame(self.function_name(at) or "?", "x.go", at, pc),)
 
 
-def _looked_up(pcs: tuple[int, ...]) -> list[int]:
+def _looked_up(pcs: tuple[int, ...], first_exact: bool = False) -> list[int]:
     decoder = Decoder(cast(GoBinary, SymbolBinary()), 0)
-    return [f.line for f in decoder.frames(pcs)]
+    return [f.line for f in decoder.frames(pcs, first_exact)]
 
 
 def test_frame_after_async_preempt_is_at_its_exact_pc() -> None:
     assert _looked_up(MENDED) == [
-        SCHED_PC,  # where the goroutine stands
+        SCHED_PC - 1,  # g.sched.pc is a return address (mcall's, in asyncPreempt2)
         IN_PREEMPT - 1,
         INTERRUPTED,  # interrupted there: no call before it
         SPINNER_RET - 1,
@@ -161,7 +164,7 @@ def test_frame_after_async_preempt_is_at_its_exact_pc() -> None:
 def test_frame_after_sigpanic_is_at_its_exact_pc() -> None:
     faulting = SPINNER[0]  # at a function's entry, pc-1 would be another function
     pcs = (SIGPANIC[0] + 4, faulting, FUNC1_RET)
-    assert _looked_up(pcs) == [SIGPANIC[0] + 4, faulting, FUNC1_RET - 1]
+    assert _looked_up(pcs) == [SIGPANIC[0] + 3, faulting, FUNC1_RET - 1]
     decoder = Decoder(cast(GoBinary, SymbolBinary()), 0)
     assert [f.function for f in decoder.frames(pcs)] == [
         "runtime.sigpanic",
@@ -175,4 +178,16 @@ def test_a_return_address_at_a_trap_functions_end_is_not_in_it() -> None:
     end of the function before asyncPreempt returns to asyncPreempt's entry."""
     before = ASYNC_PREEMPT[0]  # the return address of a call in the function before
     pcs = (SCHED_PC, before, SPINNER_RET)
-    assert _looked_up(pcs) == [SCHED_PC, before - 1, SPINNER_RET - 1]
+    assert _looked_up(pcs) == [SCHED_PC - 1, before - 1, SPINNER_RET - 1]
+
+
+def test_innermost_pc_is_exact_only_from_a_thread() -> None:
+    """g.sched.pc and g.syscallpc are return addresses, symbolized at their call as the
+    runtime's unwinder does (symPC); a thread's pc is where it was stopped."""
+    pcs = (SCHED_PC, SPINNER_RET, FUNC1_RET)
+    assert _looked_up(pcs) == [SCHED_PC - 1, SPINNER_RET - 1, FUNC1_RET - 1]
+    assert _looked_up(pcs, first_exact=True) == [SCHED_PC, SPINNER_RET - 1, FUNC1_RET - 1]
+    decoder = Decoder(cast(GoBinary, SymbolBinary()), 0)
+    for source, first in ((SOURCE_SCHED, SCHED_PC - 1), (SOURCE_THREAD, SCHED_PC)):
+        g = decoder.decode(_raw(pcs, source, 0, 0))
+        assert [f.line for f in g.frames] == [first, SPINNER_RET - 1, FUNC1_RET - 1], source
