@@ -7,7 +7,7 @@ million.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..dwarf.binary import GoBinary
 from ..model import Frame, Goroutine
@@ -17,6 +17,22 @@ from ..rawdata import SOURCE_NAMES, SOURCE_THREAD, RawGoroutine
 # fault, async preemption, a debugger's call): the frame after one of them is at that
 # pc itself, not after a call.
 TRAP_FUNCTIONS = frozenset({"runtime.sigpanic", "runtime.asyncPreempt", "runtime.debugCallV2"})
+
+# A wrapper that called one of these instead of the function it wraps is shown by Go's
+# traceback (runtime/traceback.go, elideWrapperCalling: FuncID_gopanic, _sigpanic,
+# _panicwrap; the linker gives those funcIDs by these names).
+_PANICS = frozenset({"runtime.gopanic", "runtime.sigpanic", "runtime.panicwrap"})
+
+
+def elide_wrappers(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    """Frame.wrapper as Go's default traceback decides it (showfuncinfo): a frame whose
+    funcID is FuncIDWrapper (pclntab.symbolize marks those), unless the frame it called,
+    the logical frame just inside it, is a panic."""
+    out = list(frames)
+    for i in range(1, len(out)):
+        if out[i].wrapper and out[i - 1].function in _PANICS:
+            out[i] = replace(out[i], wrapper=False)
+    return tuple(out)
 
 
 @dataclass
@@ -56,8 +72,8 @@ class Decoder:
         key = (pcs, first_exact)
         stack = self._stacks.get(key)
         if stack is None:
-            stack = self._stacks[key] = tuple(
-                f for frames in self.physical_frames(pcs, first_exact) for f in frames
+            stack = self._stacks[key] = elide_wrappers(
+                tuple(f for frames in self.physical_frames(pcs, first_exact) for f in frames)
             )
         return stack
 
