@@ -134,7 +134,8 @@ class DetailScreen(Screen[None]):
         hidden = sum(1 for f in detail.frames if f.wrapper)
         text = self._header.copy()
         if hidden and not self.show_wrappers:
-            text.append(f"  {hidden} wrapper frame{'s' if hidden > 1 else ''} hidden", style="dim")
+            plural = "s" if hidden > 1 else ""
+            text.append(f"  {hidden} wrapper frame{plural} hidden (w shows)", style="dim")
         self.query_one("#detail-header", Static).update(text)
         self._rows = [f for f in detail.frames if self.show_wrappers or not f.wrapper]
         table = self.query_one("#frames", DataTable)
