@@ -119,7 +119,8 @@ class PtraceWalker:
         # Only a running goroutine starts from its thread's registers: one in a system
         # call starts from g.syscallpc/sp/bp, as the runtime's traceback does (the
         # thread, in the kernel, is deeper in the same stack, in frames Go does not print).
-        t = self._thread(m, threads) if status in (running, syscall) and m else None
+        wants_thread = status == running or (status == syscall and lay.g_syscallbp is None)
+        t = self._thread(m, threads) if wants_thread and m else None
         if t is not None and not lo <= t.sp < hi:
             t = None
         if status == running and t is not None:
