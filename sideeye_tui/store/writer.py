@@ -40,7 +40,8 @@ def tool_version() -> str:
 
 def stack_id(frames: tuple[Frame, ...]) -> int:
     """A stable 64-bit hash of the frames' (function, file, line), innermost first,
-    wrapper frames left out: stacks Go's default traceback prints alike share an id.
+    wrapper frames left out (Go's default traceback elides them): stacks that differ
+    only in wrapper frames share an id.
 
     Stable across runs and machines (unlike hash()), so equal stacks group across
     snapshots and files.
