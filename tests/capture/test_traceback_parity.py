@@ -87,6 +87,28 @@ def test_stacks_equal_the_system_traceback(parity: Parity, backend: str) -> None
 
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
+def test_runtime_goroutines_equal_the_system_traceback(parity: Parity, backend: str) -> None:
+    """The runtime's own goroutines (force gc, sweeper, scavenger, finalizers, GC
+    workers...) that are parked in the snapshot and still in that state in the crash
+    dump: the system level is the only one that prints them."""
+    user = {goid for _, goid in parity.stable_goids()}
+    user |= {goid for group in parity.report["groups"] for goid in group["ids"]}
+    compared, problems = 0, []
+    for g in parity.snaps[backend].goroutines:
+        truth = parity.system.get(g.goid)
+        if g.goid in user or g.status != "waiting" or truth is None:
+            continue
+        if truth.state != g.wait_reason:
+            continue  # it ran in between: not stable
+        compared += 1
+        problem = compare(_positions(g), truth)
+        if problem:
+            problems.append(f"{g.goid} [{g.wait_reason}]: {problem}")
+    assert compared >= 3, "too few runtime goroutines to compare"
+    assert problems == []
+
+
+@pytest.mark.parametrize("backend", BACKEND_NAMES)
 def test_stacks_without_wrappers_equal_the_default_traceback(parity: Parity, backend: str) -> None:
     """Go's default traceback hides wrapper frames and unexported runtime frames: with
     the frames marked wrapper left out, the name rule gives what runtime.Stack printed."""
