@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from .errors import StoreError
-from .store import SnapshotInfo, list_snapshots, open_store
+from .store import SnapshotInfo, list_snapshots, open_store, wrapper_sql
 from .text import printable_lines
 
 
@@ -22,6 +22,7 @@ class StackFrame:
     file: str
     line: int
     inlined: bool
+    wrapper: bool = False  # a compiler-made wrapper, shown only on demand
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ ORDER BY pid, n DESC, status
 """
 
 # Buckets ranked per process (the largest first, then the longest waiting), each with
-# the stack of one of its goroutines, innermost frame first.
+# the stack of one of its goroutines, innermost frame first. stack_id leaves wrapper
+# frames out, so a bucket is what Go's default traceback prints alike; its stack shows
+# them only when asked ($wrappers).
 _BUCKETS = """
 WITH buckets AS (
     SELECT pid, stack_id, status, wait_reason, created_by,
@@ -99,9 +102,10 @@ WITH buckets AS (
 )
 SELECT b.pid, b.rank, b.buckets, b.n, b.stack_id, b.status, b.wait_reason, b.max_wait,
        b.created_by, b.truncated,
-       list({'function': f.function, 'file': f.file, 'line': f.line, 'inlined': f.inlined}
+       list({'function': f.function, 'file': f.file, 'line': f.line, 'inlined': f.inlined,
+             'wrapper': {wrapper}}
             ORDER BY f.depth)
-           FILTER (WHERE f.depth IS NOT NULL) AS frames
+           FILTER (WHERE f.depth IS NOT NULL AND ($wrappers OR NOT {wrapper})) AS frames
 FROM buckets b
 LEFT JOIN frames f ON f.snapshot_id = $sid AND f.pid = b.pid AND f.goid = b.sample_goid
 WHERE $top = 0 OR b.rank <= $top
@@ -111,11 +115,16 @@ ORDER BY b.pid, b.rank
 
 
 def read_report(
-    con: duckdb.DuckDBPyConnection, path: str, snapshot_id: int | None = None, top: int = 10
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    snapshot_id: int | None = None,
+    top: int = 10,
+    wrappers: bool = False,
 ) -> SnapshotReport:
     """The report of one snapshot (the latest when snapshot_id is None).
 
-    top limits the buckets shown per process (0: all of them).
+    top limits the buckets shown per process (0: all of them). Stacks leave out the
+    wrapper frames Go's default traceback elides, unless `wrappers`.
     """
     snapshots = list_snapshots(con)
     if not snapshots:
@@ -137,7 +146,9 @@ def read_report(
 
     buckets: dict[int, list[Bucket]] = {}
     bucket_counts: dict[int, int] = {}
-    for row in con.execute(_BUCKETS, {"sid": sid, "top": max(top, 0)}).fetchall():
+    buckets_sql = _BUCKETS.replace("{wrapper}", wrapper_sql(con, "f"))
+    query = {"sid": sid, "top": max(top, 0), "wrappers": wrappers}
+    for row in con.execute(buckets_sql, query).fetchall():
         pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, frames = row
         bucket_counts[int(pid)] = int(total)
         buckets.setdefault(int(pid), []).append(
@@ -155,6 +166,7 @@ def read_report(
                         f["file"] or "?",
                         int(f["line"] or 0),
                         bool(f["inlined"]),
+                        bool(f["wrapper"]),
                     )
                     for f in frames or ()
                 ),
@@ -182,11 +194,13 @@ def read_report(
     return SnapshotReport(path, info, ids, processes)
 
 
-def load_report(path: str, snapshot_id: int | None = None, top: int = 10) -> SnapshotReport:
+def load_report(
+    path: str, snapshot_id: int | None = None, top: int = 10, wrappers: bool = False
+) -> SnapshotReport:
     """Open the file read-only, read the report, close. Failures are StoreErrors."""
     con = open_store(path, read_only=True)
     try:
-        return read_report(con, path, snapshot_id, top)
+        return read_report(con, path, snapshot_id, top, wrappers)
     except duckdb.Error as e:
         text = str(e).strip()
         raise StoreError(f"{path}: {text.splitlines()[0] if text else type(e).__name__}") from e
@@ -250,7 +264,10 @@ def format_stack(frames: tuple[StackFrame, ...], indent: str = "    ") -> list[s
     """One line per frame, innermost first: function, then file:line."""
     if not frames:
         return [f"{indent}(no frames)"]
-    names = [f.function + (" (inlined)" if f.inlined else "") for f in frames]
+    names = [
+        f.function + (" (inlined)" if f.inlined else "") + (" (wrapper)" if f.wrapper else "")
+        for f in frames
+    ]
     width = min(max(len(n) for n in names), _FUNCTION_WIDTH)
     return [
         f"{indent}{name.ljust(width)}  {f.file}:{f.line}"

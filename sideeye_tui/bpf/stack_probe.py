@@ -252,6 +252,7 @@ struct cursor {{
     u64 nmarked;    /* marked goroutines the changed walk took */
     u64 fell_back;  /* the changed walk could not trust the marks: it walked all */
     u64 pc;         /* the last pc pushed: that of the frame step_frame unwinds */
+    u64 skip_below; /* frame records below this address are skipped (see walk start) */
     u64 gptrs[GBATCH];
     struct rec r;
     u8 gbuf[G_READ];
@@ -458,6 +459,11 @@ static __always_inline void start_goroutine(struct cursor *c) {{
     u64 bp = *(u64 *)(c->gbuf + {layout.g_sched_bp});
     u64 sp = *(u64 *)(c->gbuf + {layout.g_sched_sp});
     u64 m = *(u64 *)(c->gbuf + {layout.g_m});
+    /* Only a running goroutine is unwound from its thread's registers. One in a system
+       call is unwound from g.syscallpc/sp/bp, as the runtime's traceback does (its
+       thread, in the kernel, is deeper in the same stack: frames Go does not print). */
+    u64 tpc = 0, tbp = 0, tsp = 0;
+    c->skip_below = 0;
     if ((status == {status_running} || status == {status_syscall}) && m != 0) {{
         u64 procid = 0;
         bpf_probe_read_user(&procid, sizeof(procid), (void *)(m + {layout.m_procid}));
@@ -465,17 +471,28 @@ static __always_inline void start_goroutine(struct cursor *c) {{
         u32 tid = procid;
         struct thread_regs *t = threads.lookup(&tid);
         if (t && t->sp >= c->lo && t->sp < c->hi) {{
-            r->source = {SOURCE_THREAD};
-            pc0 = t->pc;
-            bp = t->bp;
-            sp = t->sp;
+            tpc = t->pc;
+            tbp = t->bp;
+            tsp = t->sp;
         }}
     }}
-    if (r->source == {SOURCE_SCHED} && status == {status_syscall}) {{
+    if (status == {status_running} && tsp != 0) {{
+        r->source = {SOURCE_THREAD};
+        pc0 = tpc;
+        bp = tbp;
+        sp = tsp;
+    }}
+    if (status == {status_syscall}) {{
         r->source = {SOURCE_SYSCALL};
         pc0 = *(u64 *)(c->gbuf + {layout.g_syscallpc});
         sp = *(u64 *)(c->gbuf + {layout.g_syscallsp});
         bp = {syscallbp};
+        /* Before Go 1.23 there is no g.syscallbp: the thread's chain passes through the
+           frame of syscallpc's function, the first record at or above syscallsp. */
+        if ({0 if layout.g_syscallbp is not None else 1} && tsp != 0 && tsp <= sp) {{
+            bp = tbp;
+            c->skip_below = sp;
+        }}
     }}
     /* Copy the top of the stack: the frame pointers of a parked goroutine usually
        all lie within it, which saves a read per frame (step_frame copies more). */
@@ -553,6 +570,15 @@ static __always_inline void step_frame(struct cursor *c) {{
     u32 o = (bp - c->win_base) & (WIN - 1);
     next_bp = *(u64 *)(c->win + o);
     ret = *(u64 *)(c->win + o + 8);
+    if (bp < c->skip_below) {{
+        /* below the frame the walk starts from: not pushed */
+        if (next_bp <= bp) {{
+            c->r.flags |= {FRAMES_BAD_FP};
+            goto end;
+        }}
+        c->bp = next_bp;
+        return;
+    }}
     if (ret == 0)
         goto end;
     if (size == 24) {{

@@ -7,23 +7,39 @@ million.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..dwarf.binary import GoBinary
 from ..model import Frame, Goroutine
-from ..rawdata import SOURCE_NAMES, RawGoroutine
+from ..rawdata import SOURCE_NAMES, SOURCE_THREAD, RawGoroutine
 
 # Functions the runtime makes a goroutine call as if from the pc it stopped at (a
 # fault, async preemption, a debugger's call): the frame after one of them is at that
 # pc itself, not after a call.
 TRAP_FUNCTIONS = frozenset({"runtime.sigpanic", "runtime.asyncPreempt", "runtime.debugCallV2"})
 
+# A wrapper that called one of these instead of the function it wraps is shown by Go's
+# traceback (runtime/traceback.go, elideWrapperCalling: FuncID_gopanic, _sigpanic,
+# _panicwrap; the linker gives those funcIDs by these names).
+_PANICS = frozenset({"runtime.gopanic", "runtime.sigpanic", "runtime.panicwrap"})
+
+
+def elide_wrappers(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    """Frame.wrapper as Go's default traceback decides it (showfuncinfo): a frame whose
+    funcID is FuncIDWrapper (pclntab.symbolize marks those), unless the frame it called,
+    the logical frame just inside it, is a panic."""
+    out = list(frames)
+    for i in range(1, len(out)):
+        if out[i].wrapper and out[i - 1].function in _PANICS:
+            out[i] = replace(out[i], wrapper=False)
+    return tuple(out)
+
 
 @dataclass
 class Decoder:
     binary: GoBinary
     now_ns: int
-    _stacks: dict[tuple[int, ...], tuple[Frame, ...]] = field(default_factory=dict)
+    _stacks: dict[tuple[tuple[int, ...], bool], tuple[Frame, ...]] = field(default_factory=dict)
     _pcs: dict[tuple[int, bool], tuple[Frame, ...]] = field(default_factory=dict)
     _names: dict[int, str | None] = field(default_factory=dict)
 
@@ -35,24 +51,29 @@ class Decoder:
             frames = self._pcs[key] = self.binary.symbolize(pc, return_address)
         return frames
 
-    def physical_frames(self, pcs: tuple[int, ...]) -> list[tuple[Frame, ...]]:
-        """The frames of each pc. Every pc but the first is a return address, symbolized
-        at its call (pc-1), except the one after a call the runtime injected
-        (TRAP_FUNCTIONS): the goroutine stopped at that very instruction, so it is
-        symbolized there, as the runtime's tracebacks do (traceback.go, unwindTrap)."""
+    def physical_frames(
+        self, pcs: tuple[int, ...], first_exact: bool = False
+    ) -> list[tuple[Frame, ...]]:
+        """The frames of each pc, symbolized as the runtime's unwinder does (traceback.go,
+        symPC): a return address at its call (pc-1), the first pc of a parked goroutine
+        (g.sched.pc) and of one in a system call (g.syscallpc) included. Exact are only
+        a pc a thread was stopped at (`first_exact`: a running goroutine's registers)
+        and the one after a call the runtime injected (TRAP_FUNCTIONS): the goroutine
+        stopped at that very instruction (unwindTrap)."""
         out = []
-        exact = True  # pcs[0] is where the goroutine stands
+        exact = first_exact
         for pc in pcs:
             frames = self.symbolize(pc, not exact)
             out.append(frames)
             exact = self._function(pc if exact else pc - 1) in TRAP_FUNCTIONS
         return out
 
-    def frames(self, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
-        stack = self._stacks.get(pcs)
+    def frames(self, pcs: tuple[int, ...], first_exact: bool = False) -> tuple[Frame, ...]:
+        key = (pcs, first_exact)
+        stack = self._stacks.get(key)
         if stack is None:
-            stack = self._stacks[pcs] = tuple(
-                f for frames in self.physical_frames(pcs) for f in frames
+            stack = self._stacks[key] = elide_wrappers(
+                tuple(f for frames in self.physical_frames(pcs, first_exact) for f in frames)
             )
         return stack
 
@@ -87,7 +108,7 @@ class Decoder:
             created_by_goid=raw.parent_goid or None,
             start_function=self._function(raw.startpc) if raw.startpc else None,
             labels=raw.labels,
-            frames=self.frames(raw.pcs),
+            frames=self.frames(raw.pcs, raw.source == SOURCE_THREAD),
             truncated=raw.truncated,
             unwound_from=SOURCE_NAMES.get(raw.source, "?"),
         )

@@ -34,6 +34,9 @@ class _Start:
     pcs: list[int]
     bp: int
     sp: int
+    # Frame records below this address are skipped, not pushed: those of the functions a
+    # thread in a system call runs below the frame of g.syscallpc (Go before 1.23).
+    skip_below: int = 0
 
 
 def _u64(buf: bytes, off: int) -> int:
@@ -113,25 +116,38 @@ class PtraceWalker:
         lay = self.layout
         lo, hi = _u64(gbuf, lay.g_stack_lo), _u64(gbuf, lay.g_stack_hi)
         m = _u64(gbuf, lay.g_m)
-        if status in (running, syscall) and m:
-            try:
-                procid = _u64(self.read(m + lay.m_procid, 8), 0)
-            except OSError:
-                procid = 0
-            t = threads.get(procid)
-            if t is not None and lo <= t.sp < hi:
-                return _Start(SOURCE_THREAD, [t.pc], t.bp, t.sp)
+        # Only a running goroutine starts from its thread's registers: one in a system
+        # call starts from g.syscallpc/sp/bp, as the runtime's traceback does (the
+        # thread, in the kernel, is deeper in the same stack, in frames Go does not print).
+        wants_thread = status == running or (status == syscall and lay.g_syscallbp is None)
+        t = self._thread(m, threads) if wants_thread and m else None
+        if t is not None and not lo <= t.sp < hi:
+            t = None
+        if status == running and t is not None:
+            return _Start(SOURCE_THREAD, [t.pc], t.bp, t.sp)
         if status == syscall:
-            bp = _u64(gbuf, lay.g_syscallbp) if lay.g_syscallbp is not None else 0
-            return _Start(
-                SOURCE_SYSCALL, [_u64(gbuf, lay.g_syscallpc)], bp, _u64(gbuf, lay.g_syscallsp)
-            )
+            pc, sp = _u64(gbuf, lay.g_syscallpc), _u64(gbuf, lay.g_syscallsp)
+            if lay.g_syscallbp is not None:
+                return _Start(SOURCE_SYSCALL, [pc], _u64(gbuf, lay.g_syscallbp), sp)
+            # Before Go 1.23 there is no g.syscallbp: the thread's chain passes through
+            # the frame of syscallpc's function, the first record at or above syscallsp.
+            if t is not None and t.sp <= sp:
+                return _Start(SOURCE_SYSCALL, [pc], t.bp, sp, skip_below=sp)
+            return _Start(SOURCE_SYSCALL, [pc], 0, sp)
         return _Start(
             SOURCE_SCHED,
             [_u64(gbuf, lay.g_sched_pc)],
             _u64(gbuf, lay.g_sched_bp),
             _u64(gbuf, lay.g_sched_sp),
         )
+
+    def _thread(self, m: int, threads: dict[int, ThreadRegs]) -> ThreadRegs | None:
+        """The registers of the thread running M m (m.procid is its tid)."""
+        try:
+            procid = _u64(self.read(m + self.layout.m_procid, 8), 0)
+        except OSError:
+            return None
+        return threads.get(procid)
 
     def _finish(self, gbuf: bytes, status: int, start: _Start, window: bytes) -> RawGoroutine:
         lay = self.layout
@@ -164,6 +180,12 @@ class PtraceWalker:
                     bad = True
                     break
             next_bp, ret = _u64(record, 0), _u64(record, 8)
+            if bp < start.skip_below:
+                if next_bp <= bp:
+                    bad = True
+                    break
+                bp = next_bp
+                continue
             if ret == 0:
                 break
             if size == 24:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..dwarf.binary import GoBinary
 from ..model import CapturedValue, FrameCapture
-from ..rawdata import RawGoroutine
+from ..rawdata import SOURCE_THREAD, RawGoroutine
 from ..values.chase import FrameMemory, chase_frame
 from ..values.decode import ValueDecoder
 from ..values.plan import CapturePlan
@@ -35,10 +35,16 @@ def chase_ptrace(
     return out
 
 
-def _expanded_depth(decoder: Decoder, pcs: tuple[int, ...], index: int) -> int:
-    """Depth in the stored frames (inlined calls expanded) of physical frame `index`:
-    the last frame of its group, the function the pc belongs to."""
-    return sum(len(frames) for frames in decoder.physical_frames(pcs[: index + 1])) - 1
+def _expanded_depths(decoder: Decoder, pcs: tuple[int, ...], first_exact: bool) -> list[int]:
+    """Depth in the stored frames (inlined calls expanded) of each physical frame: the
+    last frame of its group, the function the pc belongs to. Once per stack, not once
+    per frame: a deep recursion has thousands of spec'd frames. `first_exact`: pcs[0]
+    is where a thread stood, not a return address (symbolized as decode.py does)."""
+    out, total = [], 0
+    for frames in decoder.physical_frames(pcs, first_exact):
+        total += len(frames)
+        out.append(total - 1)
+    return out
 
 
 def frame_captures(
@@ -52,6 +58,7 @@ def frame_captures(
         return ()
     values = ValueDecoder(plan, binary.function_name, binary.read_static)
     by_goid = {g.goid: g for g in goroutines}
+    depths: dict[tuple[tuple[int, ...], bool], list[int]] = {}
     out: list[FrameCapture] = []
     for mem in memories:
         fplan = plan.function_at(mem.pc)
@@ -79,13 +86,26 @@ def frame_captures(
         out.append(
             FrameCapture(
                 goid=mem.goid,
-                depth=_expanded_depth(decoder, g.pcs, index),
+                depth=_depth(depths, decoder, g, index),
                 function=fplan.name,
                 values=tuple(captured),
             )
         )
     out.sort(key=lambda f: (f.goid, f.depth))
     return tuple(out)
+
+
+def _depth(
+    cache: dict[tuple[tuple[int, ...], bool], list[int]],
+    decoder: Decoder,
+    g: RawGoroutine,
+    index: int,
+) -> int:
+    key = (g.pcs, g.source == SOURCE_THREAD)
+    depths = cache.get(key)
+    if depths is None:
+        depths = cache[key] = _expanded_depths(decoder, *key)
+    return depths[index]
 
 
 def _physical_index(pcs: tuple[int, ...], depth: int, pc: int) -> int | None:

@@ -32,6 +32,9 @@ from .pclntab import (
 )
 
 _UNKNOWN = "?"
+# Memoized symbols in the cache file; renamed when their shape changes (older files'
+# entries are then ignored, not misread): "frames" held no wrapper flag.
+_FRAMES_KEY = "frames_v2"
 ASYNC_PREEMPT = "runtime.asyncPreempt"
 
 
@@ -143,9 +146,10 @@ class GoBinary:
         try:
             if data.get("layout") is not None:
                 self._layout = layout_from_json(data["layout"])
-            for key, frames in (data.get("frames") or {}).items():
+            for key, frames in (data.get(_FRAMES_KEY) or {}).items():
                 self._frames[key] = tuple(
-                    (str(f), str(fl), int(ln), bool(inl)) for f, fl, ln, inl in frames
+                    (str(f), str(fl), int(ln), bool(inl), bool(wr))
+                    for f, fl, ln, inl, wr in frames
                 )
         except (KeyError, TypeError, ValueError):
             self._layout = None
@@ -157,7 +161,7 @@ class GoBinary:
         if merge_frames:
             old = self._cache.load(path)
             if old is not None and self._same_file(old):
-                frames.update(old.get("frames") or {})
+                frames.update(old.get(_FRAMES_KEY) or {})
         frames.update({k: [list(f) for f in v] for k, v in self._frames.items()})
         self._cache.store(
             path,
@@ -168,7 +172,7 @@ class GoBinary:
                 "path": self.path,
                 "go_version": self.go_version,
                 "layout": layout_to_json(self._layout) if self._layout else None,
-                "frames": frames,
+                _FRAMES_KEY: frames,
             },
         )
 
@@ -257,10 +261,10 @@ class GoBinary:
                     found = symbolize(self._tab, self._inl, pc, return_address, self._wrapper())
                 except (BinaryError, IndexError, ValueError):
                     found = None  # corrupt tables for this function: report it unknown
-                raw = found if found is not None else ((_UNKNOWN, _UNKNOWN, 0, False),)
+                raw = found if found is not None else ((_UNKNOWN, _UNKNOWN, 0, False, False),)
                 self._frames[key] = raw
                 self._new_frames = True
-        return tuple(Frame(f, file, line, pc, inl) for f, file, line, inl in raw)
+        return tuple(Frame(f, file, line, pc, inl, wr) for f, file, line, inl, wr in raw)
 
     def function_name(self, pc: int) -> str | None:
         """The physical function containing pc, named as the runtime prints it."""

@@ -58,6 +58,10 @@ class DetailScreen(Screen[None]):
         self.read_source = read_source
         self.detail: queries.GoroutineDetail | None = None
         self._read = detail  # read ahead: shown as the screen mounts
+        # Wrapper frames are hidden, as Go's default traceback does, until asked for.
+        self.show_wrappers = False
+        self._rows: list[queries.FrameRow] = []  # the frames in the table, row by row
+        self._header = Text()  # the goroutine's line, before the hidden-wrappers note
 
     def compose(self) -> ComposeResult:
         yield Static(f"goroutine {self.goid} (pid {self.pid})", id="detail-header")
@@ -112,12 +116,36 @@ class DetailScreen(Screen[None]):
             text.append(f"  labels {g.labels}", style="magenta")
         if detail.truncated:
             text.append("  stack truncated", style="bold red")
-        header.update(text)
+        self._header = text
+        depth = self.initial_depth
+        if depth is None:
+            # The first frame of the user's code is the one worth looking at.
+            captured = sorted(detail.captured_depths)
+            depth = captured[0] if captured else _first_user_frame(detail.frames)
+        self._fill_frames(depth)
+        self.query_one("#frames", DataTable).focus()
+
+    def _fill_frames(self, depth: int) -> None:
+        """The frames table, wrappers shown or not, its cursor on the frame at `depth`
+        (or the nearest one outwards, when that frame is a hidden wrapper)."""
+        detail = self.detail
+        if detail is None:
+            return
+        hidden = sum(1 for f in detail.frames if f.wrapper)
+        text = self._header.copy()
+        if hidden and not self.show_wrappers:
+            plural = "s" if hidden > 1 else ""
+            text.append(f"  {hidden} wrapper frame{plural} hidden (w shows)", style="dim")
+        self.query_one("#detail-header", Static).update(text)
+        self._rows = [f for f in detail.frames if self.show_wrappers or not f.wrapper]
         table = self.query_one("#frames", DataTable)
-        for f in detail.frames:
+        table.clear()
+        for f in self._rows:
             name = Text(f.function)
             if f.inlined:
                 name.append(" (inlined)", style="italic dim")
+            if f.wrapper:
+                name.append(" (wrapper)", style="italic dim")
             mark = "●" if f.depth in detail.captured_depths else ""
             table.add_row(
                 Text(f"{mark}{f.depth}", style="bold magenta" if mark else "dim"),
@@ -125,25 +153,19 @@ class DetailScreen(Screen[None]):
                 Text(f"{_short_path(f.file)}:{f.line}", style="dim"),
                 key=str(f.depth),
             )
-        depth = self.initial_depth
-        if depth is None:
-            # The first frame of the user's code is the one worth looking at.
-            captured = sorted(detail.captured_depths)
-            depth = captured[0] if captured else _first_user_frame(detail.frames)
-        if 0 <= depth < len(detail.frames):
-            table.move_cursor(row=depth)
-        table.focus()
-        self._frame_selected(depth)
+        row = next((i for i, f in enumerate(self._rows) if f.depth >= depth), 0)
+        if self._rows:
+            table.move_cursor(row=row)
+        self._frame_selected(row)
 
     @on(DataTable.RowHighlighted, "#frames")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._frame_selected(event.cursor_row)
 
-    def _frame_selected(self, depth: int) -> None:
-        if self.detail is None or not 0 <= depth < len(self.detail.frames):
+    def _frame_selected(self, row: int) -> None:
+        if not 0 <= row < len(self._rows):
             return
-        frame = self.detail.frames[depth]
-        self._load_frame(frame)
+        self._load_frame(self._rows[row])
 
     @work(thread=True, exclusive=True, group="frame")
     def _load_frame(self, frame: queries.FrameRow) -> None:
@@ -208,6 +230,15 @@ class DetailScreen(Screen[None]):
 
     def action_focus_frames(self) -> None:
         self.query_one("#frames", DataTable).focus()
+
+    def action_toggle_wrappers(self) -> None:
+        """Show or hide the wrapper frames, staying on the same frame."""
+        if self.detail is None:
+            return
+        row = self.query_one("#frames", DataTable).cursor_row
+        depth = self._rows[row].depth if 0 <= row < len(self._rows) else 0
+        self.show_wrappers = not self.show_wrappers
+        self._fill_frames(depth)
 
 
 def _first_user_frame(frames: tuple[queries.FrameRow, ...]) -> int:

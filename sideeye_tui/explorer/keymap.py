@@ -64,6 +64,7 @@ REGISTRY: dict[str, tuple[Key, ...]] = {
         Key("detail.up", "k", "frame_up", "Previous frame", show=False),
         Key("detail.variables", "v", "focus_variables", "Variables"),
         Key("detail.frames", "f", "focus_frames", "Frames"),
+        Key("detail.wrappers", "w", "toggle_wrappers", "Wrapper frames", show=False),
     ),
     "flame": (
         Key("flame.parent", "up,k", "move('up')", "Parent"),

@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar
 import duckdb
 
 from ..errors import StoreError
-from ..store import SnapshotInfo, list_snapshots, open_store
+from ..store import SnapshotInfo, list_snapshots, open_store, wrapper_sql
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTACHED = "snap"  # the snapshot file's name inside the in-memory database
@@ -118,6 +118,7 @@ class FrameRow:
     line: int
     inlined: bool
     pc: int
+    wrapper: bool = False  # a compiler-made wrapper: hidden unless asked (Go's default)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ class ExplorerStore:
         self._prepared: dict[int, Derived] = {}
         self._flamed: set[int] = set()
         self._tables: frozenset[str] | None = None
+        self._wrapper: str | None = None
         # Answers kept for the life of the file (it is read-only, so they stay true).
         self.pages: Memo[BucketPage] = Memo(PAGES_REMEMBERED)
         self.details: Memo[GoroutineDetail] = Memo(DETAILS_REMEMBERED)
@@ -255,6 +257,13 @@ class ExplorerStore:
             self._tables = frozenset(str(r[0]) for r in rows)
         return self._tables
 
+    def wrapper(self, alias: str = "f") -> str:
+        """SQL for frames.wrapper of the frames aliased `alias` (false in a file written
+        before the column existed)."""
+        if self._wrapper is None:
+            self._wrapper = wrapper_sql(self.cursor(), "{alias}")
+        return self._wrapper.replace("{alias}", alias)
+
     def prepare(self, snapshot_id: int) -> Derived:
         """The snapshot's derived tables, built on the first call (in a worker thread:
         about 0.1 s for 100,000 goroutines of 500 stacks, 0.3 s when all differ)."""
@@ -266,7 +275,7 @@ class ExplorerStore:
             if derived is None:
                 derived = _derived_names(snapshot_id)
                 cur = self.cursor()
-                for sql in _derived_sql(derived):
+                for sql in _derived_sql(derived, self.wrapper('f')):
                     cur.execute(sql, {"sid": snapshot_id} if "$sid" in sql else None)
                 row = cur.execute(f"SELECT count(*) FROM {derived.buckets}").fetchone()
                 derived = replace(derived, stack_count=int(row[0]) if row else 0)
@@ -316,8 +325,10 @@ def _derived_names(snapshot_id: int) -> Derived:
 # which the database refuses every query. Totals are aggregates instead.
 
 
-def _derived_sql(d: Derived) -> list[str]:
-    """The statements building a snapshot's derived tables ($sid: the snapshot)."""
+def _derived_sql(d: Derived, wrapper: str) -> list[str]:
+    """The statements building a snapshot's derived tables ($sid: the snapshot).
+    `wrapper`: SQL for frames f's wrapper column; a stack's frames leave wrappers out,
+    as its stack_id and Go's default traceback do."""
     return [
         # The searchable text of a goroutine in one lower-cased column: a filter word is
         # one `contains` per goroutine, no JSON cast.
@@ -346,7 +357,8 @@ def _derived_sql(d: Derived) -> list[str]:
         FROM (SELECT function AS name FROM frames WHERE snapshot_id = $sid
               UNION SELECT file FROM frames WHERE snapshot_id = $sid)
         WHERE name IS NOT NULL""",
-        # Equal stack_ids have equal (function, file, line) frames: one goroutine each.
+        # Equal stack_ids have equal (function, file, line) frames, wrappers left out:
+        # one goroutine each.
         f"""CREATE OR REPLACE TABLE {d.frames} AS
         WITH rep AS (
             SELECT stack_id, arg_min(pid, (pid, goid)) AS pid, min(goid) AS goid
@@ -355,7 +367,8 @@ def _derived_sql(d: Derived) -> list[str]:
         SELECT r.stack_id, f.depth,
                CASE WHEN f.function IS NOT NULL THEN hash(f.function) END AS fn,
                CASE WHEN f.file IS NOT NULL THEN hash(f.file) END AS file, f.line
-        FROM rep r JOIN frames f ON f.snapshot_id = $sid AND f.pid = r.pid AND f.goid = r.goid""",
+        FROM rep r JOIN frames f ON f.snapshot_id = $sid AND f.pid = r.pid AND f.goid = r.goid
+        WHERE NOT {wrapper}""",
         f"""CREATE OR REPLACE TABLE {d.lines} AS
         SELECT DISTINCT line, CAST(line AS VARCHAR) AS text FROM {d.frames}
         WHERE line IS NOT NULL""",
@@ -671,7 +684,8 @@ def bucket_goroutines(
 
 
 def bucket_stack(store: ExplorerStore, snapshot_id: int, stack_id: int) -> list[FrameRow]:
-    """The frames shared by a bucket's goroutines (read from one of them)."""
+    """The frames shared by a bucket's goroutines (read from one of them), without the
+    wrapper frames its stack_id leaves out."""
     d = store.prepare(snapshot_id)
     row = (
         store.cursor()
@@ -681,24 +695,36 @@ def bucket_stack(store: ExplorerStore, snapshot_id: int, stack_id: int) -> list[
         )
         .fetchone()
     )
-    return [] if row is None else frames(store, snapshot_id, int(row[0]), int(row[1]))
+    if row is None:
+        return []
+    return [f for f in frames(store, snapshot_id, int(row[0]), int(row[1])) if not f.wrapper]
 
 
 # -- one goroutine ------------------------------------------------------------------
 
 
 def frames(store: ExplorerStore, snapshot_id: int, pid: int, goid: int) -> list[FrameRow]:
+    """Every frame of one goroutine, wrappers included (marked)."""
     rows = (
         store.cursor()
         .execute(
-            """SELECT depth, function, file, line, inlined, pc FROM frames
-               WHERE snapshot_id = ? AND pid = ? AND goid = ? ORDER BY depth""",
+            f"""SELECT depth, function, file, line, inlined, pc, {store.wrapper("f")}
+                FROM frames f
+                WHERE snapshot_id = ? AND pid = ? AND goid = ? ORDER BY depth""",
             [snapshot_id, pid, goid],
         )
         .fetchall()
     )
     return [
-        FrameRow(int(r[0]), r[1] or "?", r[2] or "?", int(r[3] or 0), bool(r[4]), int(r[5] or 0))
+        FrameRow(
+            int(r[0]),
+            r[1] or "?",
+            r[2] or "?",
+            int(r[3] or 0),
+            bool(r[4]),
+            int(r[5] or 0),
+            bool(r[6]),
+        )
         for r in rows
     ]
 

@@ -1,6 +1,6 @@
 """The DuckDB snapshot file: schema, writer, opener. Never imports the UI."""
 
-from .database import SnapshotInfo, check_schema, list_snapshots, open_store
+from .database import SnapshotInfo, check_schema, list_snapshots, open_store, wrapper_sql
 from .schema import APP, SCHEMA_VERSION
 from .writer import insert_snapshot, stack_id, write_snapshot
 
@@ -13,5 +13,6 @@ __all__ = [
     "list_snapshots",
     "open_store",
     "stack_id",
+    "wrapper_sql",
     "write_snapshot",
 ]

@@ -96,6 +96,19 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {str(r[0]) for r in rows}
 
 
+def wrapper_sql(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
+    """SQL for frames.wrapper that also reads a file written before the column existed
+    (opened read-only, it never got it): false there. `alias`: the frames table's."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog ="
+        " current_database() AND table_schema = 'main' AND table_name = 'frames'"
+        " AND column_name = 'wrapper'"
+    ).fetchone()
+    if found is None or not found[0]:
+        return "false"
+    return f"coalesce({alias + '.' if alias else ''}wrapper, false)"
+
+
 def check_schema(con: duckdb.DuckDBPyConnection, path: str) -> None:
     """Refuse a DuckDB file that sideeye-tui did not write, or a newer one."""
     if not _tables(con) >= REQUIRED_TABLES:

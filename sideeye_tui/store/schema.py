@@ -64,12 +64,16 @@ TABLES: Final[tuple[str, ...]] = (
         file VARCHAR,
         line INTEGER,
         pc UBIGINT,
-        inlined BOOLEAN
+        inlined BOOLEAN,
+        wrapper BOOLEAN
     )""",
 )
 
 # Columns added after a table's first version, added to older files on the next write.
-ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (("processes", "walk", "VARCHAR"),)
+ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("processes", "walk", "VARCHAR"),
+    ("frames", "wrapper", "BOOLEAN"),
+)
 
 REQUIRED_TABLES: Final = frozenset({"meta", "snapshots", "processes", "goroutines", "frames"})
 

@@ -39,12 +39,14 @@ def tool_version() -> str:
 
 
 def stack_id(frames: tuple[Frame, ...]) -> int:
-    """A stable 64-bit hash of the frames' (function, file, line), innermost first.
+    """A stable 64-bit hash of the frames' (function, file, line), innermost first,
+    wrapper frames left out (Go's default traceback elides them): stacks that differ
+    only in wrapper frames share an id.
 
     Stable across runs and machines (unlike hash()), so equal stacks group across
     snapshots and files.
     """
-    text = "\n".join(f"{f.function}\0{f.file}\0{f.line}" for f in frames)
+    text = "\n".join(f"{f.function}\0{f.file}\0{f.line}" for f in frames if not f.wrapper)
     digest = hashlib.blake2b(text.encode("utf-8", "backslashreplace"), digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True)
 
@@ -95,7 +97,9 @@ class _Columns:
                             fl = strings.get(f.file)
                             if fl is None:
                                 fl = strings[f.file] = len(strings)
-                            frame_rows.append((index, depth, fn, fl, f.line, f.pc, int(f.inlined)))
+                            frame_rows.append(
+                                (index, depth, fn, fl, f.line, f.pc, int(f.inlined), int(f.wrapper))
+                            )
                         fw.writerows(frame_rows)
                     labels = json.dumps(dict(g.labels), ensure_ascii=False) if g.labels else None
                     gw.writerow(
@@ -160,7 +164,7 @@ _GOROUTINE_COLUMNS = (
 )
 _FRAME_COLUMNS = (
     "'stack': 'INTEGER', 'depth': 'INTEGER', 'function': 'INTEGER', 'file': 'INTEGER',"
-    " 'line': 'INTEGER', 'pc': 'UBIGINT', 'inlined': 'TINYINT'"
+    " 'line': 'INTEGER', 'pc': 'UBIGINT', 'inlined': 'TINYINT', 'wrapper': 'TINYINT'"
 )
 _STRING_COLUMNS = "'id': 'INTEGER', 'value': 'VARCHAR'"
 
@@ -180,8 +184,9 @@ ORDER BY g.row
 """
 
 _INSERT_FRAMES = """
-INSERT INTO frames
-SELECT $sid, g.pid, g.goid, f.depth, fn.value, fl.value, f.line, f.pc, f.inlined::BOOLEAN
+INSERT INTO frames (snapshot_id, pid, goid, depth, function, file, line, pc, inlined, wrapper)
+SELECT $sid, g.pid, g.goid, f.depth, fn.value, fl.value, f.line, f.pc, f.inlined::BOOLEAN,
+       f.wrapper::BOOLEAN
 FROM _se_goroutines g
 JOIN _se_frames f ON f.stack = g.stack
 LEFT JOIN _se_strings fn ON fn.id = f.function

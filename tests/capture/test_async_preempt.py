@@ -48,7 +48,7 @@ def _source_lines() -> tuple[range, int]:
 
 def _shown(frames: tuple[Frame, ...]) -> list[str]:
     """The frames runtime.Stack prints."""
-    return [f.function for f in frames if not hidden_by_runtime(f.function, f.file)]
+    return [f.function for f in frames if not hidden_by_runtime(f)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

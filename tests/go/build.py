@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 GO_DIR = Path(__file__).resolve().parent
 CACHE_DIR = GO_DIR / ".cache"
@@ -271,18 +271,20 @@ def start_fixture(
     *args: str,
     timeout: float = READY_TIMEOUT_S,
     env: dict[str, str] | None = None,
+    stderr: IO[bytes] | None = None,
 ) -> Fixture:
     """Start `binary` with `args`, wait for its `READY {json}` line and parse it.
 
     Raises FixtureError (after killing the program) if it exits first, prints a report
     that is not a JSON object, or is not ready within `timeout` seconds. The program's
-    stderr goes to ours.
+    stderr goes to ours, or to `stderr` (a file: a crash dump can be read back).
     """
     argv = [str(binary), *args]
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
+        stderr=stderr,
         env=env,
         preexec_fn=_die_with_parent,
     )
