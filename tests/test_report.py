@@ -203,10 +203,30 @@ def test_buckets_group_in_duckdb_by_stack(db: str) -> None:
     assert [f.inlined for f in ok.buckets[0].frames] == [f.inlined for f in LOCKED]
 
 
-def test_caveat_of_a_captured_process(tmp_path: Path) -> None:
+def test_caveats_of_a_captured_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.duckdb")
+    notes = ("12 records were lost (ring buffer full)", "3 goroutines have more labels")
+    write_snapshot(path, Snapshot(TAKEN, "box", (dataclasses.replace(bank(), notes=notes),)))
+    _, out, _ = summary(path)
+    assert (
+        "  go1.22.12 · example.com/bank · build id b1d\n"
+        "  warning: 12 records were lost (ring buffer full)\n"
+        "  warning: 3 goroutines have more labels\n"
+        "  paused 0.42 ms · 4 threads · ebpf backend\n"
+        "  7 goroutines: waiting 5, runnable 1, running 1\n"
+    ) in out
+    assert "  not captured:" not in out
+
+
+def test_caveat_in_error_of_an_older_file(tmp_path: Path) -> None:
+    """Before processes.notes, a caveat about a capture that happened was in error,
+    beside a pause: it reads as a caveat, from a file that has no notes column."""
     path = str(tmp_path / "c.duckdb")
     proc = dataclasses.replace(bank(), error="12 records were lost (ring buffer full)")
     write_snapshot(path, Snapshot(TAKEN, "box", (proc,)))
+    con = duckdb.connect(path)
+    con.execute("ALTER TABLE processes DROP COLUMN notes")
+    con.close()
     _, out, _ = summary(path)
     assert (
         "  go1.22.12 · example.com/bank · build id b1d\n"
