@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from .errors import StoreError
-from .store import SnapshotInfo, list_snapshots, open_store
+from .store import SnapshotInfo, list_snapshots, open_store, process_outcome_sql
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class ProcessReport:
     threads: int | None
     backend: str | None
     goroutine_count: int
-    error: str | None  # why it was not captured, or a caveat about what was
+    error: str | None  # why it was not captured
+    notes: tuple[str, ...]  # caveats about a capture that happened
     by_status: tuple[tuple[str, int], ...]  # most common first
     bucket_count: int  # all buckets, shown or not
     buckets: tuple[Bucket, ...]  # the largest, largest first
@@ -64,7 +65,7 @@ class SnapshotReport:
 
 _PROCESSES = """
 SELECT pid, exe, build_id, go_version, main_module, pause_ns, threads, backend,
-       coalesce(goroutine_count, 0), error
+       coalesce(goroutine_count, 0), {outcome}
 FROM processes
 WHERE snapshot_id = $sid
 ORDER BY pid
@@ -172,11 +173,14 @@ def read_report(
             backend=r[7],
             goroutine_count=int(r[8]),
             error=r[9],
+            notes=tuple(r[10] or ()),
             by_status=tuple(statuses.get(int(r[0]), ())),
             bucket_count=bucket_counts.get(int(r[0]), 0),
             buckets=tuple(buckets.get(int(r[0]), ())),
         )
-        for r in con.execute(_PROCESSES, params).fetchall()
+        for r in con.execute(
+            _PROCESSES.format(outcome=process_outcome_sql(con)), params
+        ).fetchall()
     )
     return SnapshotReport(path, info, ids, processes)
 
@@ -263,13 +267,11 @@ def _process_lines(p: ProcessReport) -> list[str]:
     if p.build_id:
         about.append(f"build id {p.build_id}")
     lines.append("  " + SEP.join(about))
-    # A process that failed has no pause and no goroutine; one captured with a caveat
-    # (lost records, a walk left unfinished) has both, and the caveat in error too.
-    if p.error is not None and p.pause_ns is None and p.goroutine_count == 0:
+    if p.error is not None:
         lines.append(f"  not captured: {p.error}")
         return lines
-    if p.error is not None:
-        lines.append(f"  warning: {p.error}")
+    # Caveats about a capture that happened (lost records, a walk left unfinished).
+    lines.extend(f"  warning: {note}" for note in p.notes)
     capture = []
     if p.pause_ns is not None:
         capture.append(f"paused {p.pause_ns / 1e6:.2f} ms")

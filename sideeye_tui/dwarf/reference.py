@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import pwd
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -99,44 +98,6 @@ def _go_command() -> str | None:
     return None
 
 
-# What the go command may take from the caller's environment: where to fetch modules
-# (a toolchain download is checked against the checksum database all the same).
-_PASSED_THROUGH = (
-    "GOPROXY",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
-
-
-def _build_env(go: str, version: str, arch: str) -> dict[str, str]:
-    """A minimal environment for a `go build` that runs as root.
-
-    The caller's Go settings must not reach it: a `-toolexec` in GOFLAGS or in the file
-    GOENV names (`~/.config/go/env` by default) would run a program of their choosing as
-    root. So GOENV=off, no inherited GO* variable but the proxy, and HOME and the caches
-    of the effective user from the password database, not from $HOME."""
-    home = pwd.getpwuid(os.geteuid()).pw_dir
-    env = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
-    env.update(
-        PATH=os.pathsep.join([os.path.dirname(go), "/usr/local/bin", "/usr/bin", "/bin"]),
-        HOME=home,
-        GOENV="off",
-        GOFLAGS="",
-        GOPATH=os.path.join(home, "go"),
-        GOCACHE=os.path.join(home, ".cache", "go-build"),
-        GOTOOLCHAIN=version,
-        GOOS="linux",
-        GOARCH=arch,
-        CGO_ENABLED="0",
-        GOWORK="off",
-    )
-    return env
-
-
 def build_reference(go_version: str, arch: str, out_dir: str) -> str:
     """Build the reference program with exactly this toolchain; its path. Raises LayoutError."""
     version = go_version.split()[0] if go_version else ""
@@ -153,7 +114,10 @@ def build_reference(go_version: str, arch: str, out_dir: str) -> str:
         f.write("module sideeye.invalid/reference\n\ngo 1.20\n")
     with open(os.path.join(out_dir, "main.go"), "w", encoding="utf-8") as f:
         f.write(_REFERENCE_MAIN)
-    env = _build_env(go, version, arch)
+    env = dict(os.environ)
+    env.update(
+        GOTOOLCHAIN=version, GOOS="linux", GOARCH=arch, CGO_ENABLED="0", GOWORK="off", GOFLAGS=""
+    )
     tmp = f"{exe}.{os.getpid()}.tmp"
     try:
         proc = subprocess.run(

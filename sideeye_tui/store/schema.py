@@ -37,7 +37,8 @@ TABLES: Final[tuple[str, ...]] = (
         goroutine_count INTEGER,
         error VARCHAR,
         backend VARCHAR,
-        walk VARCHAR
+        walk VARCHAR,
+        notes VARCHAR[]
     )""",
     """CREATE TABLE goroutines (
         snapshot_id INTEGER NOT NULL,
@@ -69,7 +70,10 @@ TABLES: Final[tuple[str, ...]] = (
 )
 
 # Columns added after a table's first version, added to older files on the next write.
-ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (("processes", "walk", "VARCHAR"),)
+ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("processes", "walk", "VARCHAR"),
+    ("processes", "notes", "VARCHAR[]"),
+)
 
 REQUIRED_TABLES: Final = frozenset({"meta", "snapshots", "processes", "goroutines", "frames"})
 

@@ -224,8 +224,8 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                 if snap.processes:
                     con.executemany(
                         "INSERT INTO processes (snapshot_id, pid, exe, build_id, go_version, "
-                        "main_module, pause_ns, threads, goroutine_count, error, backend, walk) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "main_module, pause_ns, threads, goroutine_count, error, backend, walk, notes) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             [
                                 sid,
@@ -240,6 +240,7 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                                 p.error,
                                 p.backend or None,
                                 p.walk if p.goroutines else None,
+                                list(p.notes) or None,
                             ]
                             for p in snap.processes
                         ],
