@@ -150,8 +150,8 @@ def process_outcome_sql(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
 
 def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[SnapshotInfo]:
     """Every snapshot in the file, oldest first, with its counts."""
-    # epoch_us rather than the TIMESTAMPTZ itself: DuckDB's Python client needs pytz
-    # to return a TIMESTAMPTZ, and pytz is not a dependency.
+    # epoch_us rather than the TIMESTAMPTZ itself: an aware UTC datetime without the
+    # client's conversion to the local zone (through pytz).
     rows = con.execute(
         """
         SELECT s.snapshot_id, epoch_us(s.taken_at), s.hostname, s.tool_version, s.backend,
