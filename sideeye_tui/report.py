@@ -178,9 +178,7 @@ def read_report(
             bucket_count=bucket_counts.get(int(r[0]), 0),
             buckets=tuple(buckets.get(int(r[0]), ())),
         )
-        for r in con.execute(
-            _PROCESSES.format(outcome=process_outcome_sql(con)), params
-        ).fetchall()
+        for r in con.execute(_PROCESSES.format(outcome=process_outcome_sql(con)), params).fetchall()
     )
     return SnapshotReport(path, info, ids, processes)
 

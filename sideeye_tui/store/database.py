@@ -142,9 +142,7 @@ def process_outcome_sql(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
     beside a pause: it is read as a note."""
     p = f"{alias}." if alias else ""
     legacy = f"CASE WHEN {p}pause_ns IS NOT NULL AND {p}error IS NOT NULL THEN [{p}error] END"
-    notes = (
-        f"coalesce({p}notes, {legacy})" if has_column(con, "processes", "notes") else legacy
-    )
+    notes = f"coalesce({p}notes, {legacy})" if has_column(con, "processes", "notes") else legacy
     return f"CASE WHEN {p}pause_ns IS NULL THEN {p}error END AS error, {notes} AS notes"
 
 
