@@ -34,6 +34,7 @@ class Goroutine:
     frames: tuple[Frame, ...] = ()
     truncated: bool = False  # the stack was deeper than the capture limit
     unwound_from: str = "sched"  # where the walk started: sched, thread, syscall
+    locked_to_thread: bool = False  # wired to its thread (runtime.LockOSThread), as Go prints
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from .errors import StoreError
-from .store import SnapshotInfo, list_snapshots, open_store, process_outcome_sql
+from .store import SnapshotInfo, has_column, list_snapshots, open_store, process_outcome_sql
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Bucket:
     max_wait_seconds: float | None
     created_by: str | None
     truncated: bool  # some goroutine's stack was deeper than the capture kept
+    locked_to_thread: bool  # wired to their threads (runtime.LockOSThread)
     frames: tuple[StackFrame, ...]  # of one goroutine of the bucket, innermost first
 
 
@@ -83,7 +84,7 @@ ORDER BY pid, n DESC, status
 # the stack of one of its goroutines, innermost frame first.
 _BUCKETS = """
 WITH buckets AS (
-    SELECT pid, stack_id, status, wait_reason, created_by,
+    SELECT pid, stack_id, status, wait_reason, created_by, {locked} AS locked,
            count(*) AS n,
            max(wait_seconds) AS max_wait,
            bool_or(coalesce(truncated, false)) AS truncated,
@@ -95,10 +96,10 @@ WITH buckets AS (
            count(*) OVER (PARTITION BY pid) AS buckets
     FROM goroutines
     WHERE snapshot_id = $sid
-    GROUP BY pid, stack_id, status, wait_reason, created_by
+    GROUP BY pid, stack_id, status, wait_reason, created_by, locked
 )
 SELECT b.pid, b.rank, b.buckets, b.n, b.stack_id, b.status, b.wait_reason, b.max_wait,
-       b.created_by, b.truncated,
+       b.created_by, b.truncated, b.locked,
        list({'function': f.function, 'file': f.file, 'line': f.line, 'inlined': f.inlined}
             ORDER BY f.depth)
            FILTER (WHERE f.depth IS NOT NULL) AS frames
@@ -137,8 +138,16 @@ def read_report(
 
     buckets: dict[int, list[Bucket]] = {}
     bucket_counts: dict[int, int] = {}
-    for row in con.execute(_BUCKETS, {"sid": sid, "top": max(top, 0)}).fetchall():
-        pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, frames = row
+    # Files written before goroutines.locked_to_thread have no such column.
+    locked = (
+        "coalesce(locked_to_thread, false)"
+        if has_column(con, "goroutines", "locked_to_thread")
+        else "false"
+    )
+    buckets_sql = _BUCKETS.replace("{locked}", locked)
+    for row in con.execute(buckets_sql, {"sid": sid, "top": max(top, 0)}).fetchall():
+        pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, lock = row[:11]
+        frames = row[11]
         bucket_counts[int(pid)] = int(total)
         buckets.setdefault(int(pid), []).append(
             Bucket(
@@ -149,6 +158,7 @@ def read_report(
                 max_wait_seconds=None if max_wait is None else float(max_wait),
                 created_by=created_by,
                 truncated=bool(truncated),
+                locked_to_thread=bool(lock),
                 frames=tuple(
                     StackFrame(
                         f["function"] or "?",
@@ -234,10 +244,13 @@ def _plural(n: int, word: str) -> str:
 
 
 def bucket_title(b: Bucket) -> str:
-    """N goroutines · status · wait reason · up to max wait · created by fn."""
+    """N goroutines · status · wait reason · locked to thread · up to max wait · created
+    by fn (in the order of Go's goroutine header: `[select, locked to thread]`)."""
     parts = [_plural(b.count, "goroutine"), b.status or "?"]
     if b.wait_reason:
         parts.append(b.wait_reason)
+    if b.locked_to_thread:
+        parts.append("locked to thread")
     if b.max_wait_seconds is not None:
         parts.append(f"up to {format_duration(b.max_wait_seconds)}")
     if b.created_by:

@@ -326,3 +326,28 @@ def test_report_is_plain_data(db: str) -> None:
     lines = format_report(load_report(db, top=2))
     assert all("\n" not in line for line in lines)
     assert lines[0].startswith("snapshot 1 · ")
+
+
+def test_locked_to_thread_groups_apart_as_go_prints_it(tmp_path: Path) -> None:
+    """Go's header says `[select, locked to thread]`: the bucket title follows, and a
+    locked goroutine never shares a bucket with an unlocked one of the same stack."""
+    path = str(tmp_path / "l.duckdb")
+    gs = tuple(
+        dataclasses.replace(g(goid, QUEUED, reason="select"), locked_to_thread=goid < 3)
+        for goid in (1, 2, 3)
+    )
+    proc = ProcessSnapshot(1, "/x", None, "go1.26.0", "m", 1000, goroutines=gs)
+    write_snapshot(path, Snapshot(TAKEN, "", (proc,)))
+    _, out, _ = summary(path)
+    assert "  2 goroutines · waiting · select · locked to thread · created by main.main\n" in out
+    assert "  1 goroutine · waiting · select · created by main.main\n" in out
+
+
+def test_report_of_a_file_without_locked_to_thread(tmp_path: Path) -> None:
+    path = str(tmp_path / "o.duckdb")
+    write_snapshot(path, Snapshot(TAKEN, "box", (bank(),)))
+    con = duckdb.connect(path)
+    con.execute("ALTER TABLE goroutines DROP COLUMN locked_to_thread")
+    con.close()
+    code, out, _ = summary(path)
+    assert code == 0 and "locked to thread" not in out and "sync.Mutex.Lock" in out

@@ -90,4 +90,5 @@ class Decoder:
             frames=self.frames(raw.pcs),
             truncated=raw.truncated,
             unwound_from=SOURCE_NAMES.get(raw.source, "?"),
+            locked_to_thread=raw.locked_to_thread,
         )

@@ -195,6 +195,7 @@ class PtraceWalker:
             truncated=truncated,
             bad_frame_pointer=bad,
             labels=labels,
+            locked_to_thread=_u64(gbuf, lay.g_lockedm) != 0,
             interrupted_depth=interrupted_depth,
             interrupted_sp_word=interrupted_sp_word,
         )

@@ -115,6 +115,7 @@ class _Columns:
                             index,
                             stack_ids[index],
                             sid(g.unwound_from),
+                            int(g.locked_to_thread),
                         )
                     )
                     row += 1
@@ -156,7 +157,7 @@ _GOROUTINE_COLUMNS = (
     " 'wait_reason': 'INTEGER', 'wait_seconds': 'DOUBLE', 'created_by': 'INTEGER',"
     " 'created_by_goid': 'BIGINT', 'start_function': 'INTEGER', 'labels': 'INTEGER',"
     " 'truncated': 'TINYINT', 'frame_count': 'INTEGER', 'stack': 'INTEGER',"
-    " 'stack_id': 'BIGINT', 'unwound_from': 'INTEGER'"
+    " 'stack_id': 'BIGINT', 'unwound_from': 'INTEGER', 'locked_to_thread': 'TINYINT'"
 )
 _FRAME_COLUMNS = (
     "'stack': 'INTEGER', 'depth': 'INTEGER', 'function': 'INTEGER', 'file': 'INTEGER',"
@@ -168,7 +169,7 @@ _INSERT_GOROUTINES = """
 INSERT INTO goroutines
 SELECT $sid, g.pid, g.goid, st.value, wr.value, g.wait_seconds, cb.value,
        g.created_by_goid, sf.value, lb.value::JSON, g.truncated::BOOLEAN,
-       g.frame_count, g.stack_id, uw.value
+       g.frame_count, g.stack_id, uw.value, g.locked_to_thread::BOOLEAN
 FROM _se_goroutines g
 LEFT JOIN _se_strings st ON st.id = g.status
 LEFT JOIN _se_strings wr ON wr.id = g.wait_reason
