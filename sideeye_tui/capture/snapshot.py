@@ -92,12 +92,17 @@ def _capture_ptrace_paused(
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
         raw.now_ns = time.monotonic_ns()
-        goroutines, heads = walker.walk({t.tid: t for t in _thread_regs(paused)})
-        if plan is not None and walker.value_frames:
-            raw.values = chase_ptrace(pid, plan, walker.value_frames)  # still paused
+        copied = walker.copy({t.tid: t for t in _thread_regs(paused)})
+        if plan is not None and plan.sites:
+            # The frames holding values are found by following the chains: in the
+            # pause, with the chase; the rest of unwinding waits for the resume.
+            walker.find_values(copied)
+            if walker.value_frames:
+                raw.values = chase_ptrace(pid, plan, walker.value_frames, walker.stack_copies)
     finally:
         pause.resume(paused)
     raw.pause_ns = paused.pause_ns
+    goroutines, heads = walker.unwind(copied)  # from the copies: nothing read now
     raw.goroutines = _mend(binary, goroutines, heads)
     return raw
 
