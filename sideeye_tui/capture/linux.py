@@ -377,7 +377,9 @@ class PageReader:
         if not missing:
             return
         wanted = sorted(missing)
-        for page, data in zip(wanted, read_many(self.pid, [(p, PAGE) for p in wanted]), strict=True):
+        for page, data in zip(
+            wanted, read_many(self.pid, [(p, PAGE) for p in wanted]), strict=True
+        ):
             pages[page] = data
 
     def read(self, addr: int, size: int) -> bytes | None:

@@ -183,9 +183,7 @@ class PtraceWalker:
         heads: dict[int, StackHead] = {}
         for st in copied.stacks:
             start = st.start
-            g = st.walked or self._finish(
-                st.gbuf, st.status, start, st.window, st.labels, st.chain
-            )
+            g = st.walked or self._finish(st.gbuf, st.status, start, st.window, st.labels, st.chain)
             if start.source == SOURCE_THREAD:
                 heads[g.goid] = StackHead(start.sp, start.bp, st.window[:HEAD])
             out.append(g)
