@@ -2,7 +2,9 @@
 
 For hosts where eBPF cannot be used. It reads the same fields and follows the same
 frame-pointer chain as the eBPF probe (bpf/stack_probe.py), but through
-process_vm_readv, batching reads so that 100,000 goroutines cost a few thousand calls.
+process_vm_readv, batching reads so that 100,000 goroutines cost a few hundred calls.
+The pause only copies (copy(): every g, every used stack, the labels); unwinding the
+copies (unwind()) reads nothing, so it may run after the resume.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class PtraceWalker:
             else (0, 0)
         )
         # goid -> (SP, copy of its stack from there): the chase reads the frames' own
-        # variables from it (unwind() fills it when there are value ranges)
+        # variables from it (filled by find_values)
         self.stack_copies: dict[int, tuple[int, bytes]] = {}
         # Bytes of each g read: up to the last field used (as the probe's G_READ).
         fields = [
