@@ -56,9 +56,29 @@ class _Stack:
 
 @dataclass
 class Copied:
-    """A paused process's goroutines as copied: enough to unwind them after resuming."""
+    """A paused process's goroutines as copied: enough to unwind them after resuming.
 
-    stacks: list[_Stack] = field(default_factory=list)
+    The pause keeps what it read as it is (live, windows, and per index the labels and
+    any goroutine already unwound); `stacks` puts them together, after the resume."""
+
+    live: list[tuple[bytes, int, _Start, int, int]] = field(default_factory=list)
+    windows: list[bytes | None] = field(default_factory=list)
+    extra: dict[int, tuple[tuple[tuple[str, str], ...], RawGoroutine | None]] = field(
+        default_factory=dict
+    )
+    _stacks: list[_Stack] | None = None
+
+    @property
+    def stacks(self) -> list[_Stack]:
+        if self._stacks is None:
+            extra, none = self.extra, ((), None)
+            self._stacks = [
+                _Stack(gbuf, status, start, window or b"", *extra.get(i, none))
+                for i, ((gbuf, status, start, _, _), window) in enumerate(
+                    zip(self.live, self.windows, strict=True)
+                )
+            ]
+        return self._stacks
 
 
 _QQ = struct.Struct("<QQ").unpack_from
@@ -148,10 +168,23 @@ class PtraceWalker:
             self.pid,
             [(st.sp, max(0, min(hi, st.sp + STACK_WINDOW) - st.sp)) for _, _, st, hi, _ in live],
         )
+        # Only goroutines with labels, or whose chain may leave the copy (followed now,
+        # reading as it goes), need more in the pause; the rest is kept as it is.
         labels_layout = lay.labels
-        stacks = copied.stacks
-        for (gbuf, status, start, hi, labels_ptr), window in zip(live, windows, strict=True):
-            window = window or b""
+        special = [
+            i
+            for i, ((_, _, st, hi, labels_ptr), window) in enumerate(
+                zip(live, windows, strict=True)
+            )
+            if window is None
+            or st.sp + len(window) < hi
+            or (st.bp and st.bp < st.sp)
+            or (labels_ptr and labels_layout is not None)
+        ]
+        extra: dict[int, tuple[tuple[tuple[str, str], ...], RawGoroutine | None]] = {}
+        for i in special:
+            gbuf, status, start, hi, labels_ptr = live[i]
+            window = windows[i] or b""
             labels: tuple[tuple[str, str], ...] = ()
             if labels_ptr and labels_layout is not None:
                 try:
@@ -160,9 +193,9 @@ class PtraceWalker:
                     labels = ()
             walked = None
             if start.sp + len(window) < hi or (start.bp and start.bp < start.sp):
-                # The chain may leave the copy: follow it now, reading as it goes.
                 walked = self._finish(gbuf, status, start, window, labels)
-            stacks.append(_Stack(gbuf, status, start, window, labels, walked))
+            extra[i] = (labels, walked)
+        copied.live, copied.windows, copied.extra = live, windows, extra
         return copied
 
     def find_values(self, copied: Copied) -> None:
