@@ -245,6 +245,8 @@ def measure_size(
             ok = snap.pause_ns is not None and got >= n
             if snap.error:
                 res.note(snap.error)
+            for caveat in snap.notes:
+                res.note(caveat)
             res.note(f"walk: {snap.walk}")
             if not ok:
                 res.failures += 1

@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             p = capture_process(fx.pid, args.backend)
             v = capture_process(fx.pid, args.backend, CAPTURES)
             for proc in (p, v):
-                if proc.pause_ns is None or not proc.goroutines:  # .error may hold notes
+                if proc.pause_ns is None or not proc.goroutines:
                     print(f"snapshot failed: {proc.error}", file=sys.stderr)
                     return 1
-            notes = {x.error for x in (p, v) if x.error}
+            notes = {note for x in (p, v) for note in x.notes}
             plain.append(p.pause_ns or 0)
             spec.append(v.pause_ns or 0)
             frames = len(v.captures)

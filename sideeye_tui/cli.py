@@ -232,6 +232,10 @@ def run_snapshot(args: argparse.Namespace) -> int:
         return 1
     sid = write_snapshot(args.output, snap)
     print(f"wrote snapshot {sid} to {args.output}")
+    # A caveat is no failure: the capture is written and the exit code stays 0.
+    for proc in snap.processes:
+        for note in proc.notes:
+            _warn(f"pid {proc.pid}: {note}")
     try:
         messages = write_reports(args.output, sid, snap, spec, spec_warnings)
     except SideEyeError as e:  # the snapshot is written: say what is missing, exit 0

@@ -37,6 +37,7 @@ class Goroutine:
     frames: tuple[Frame, ...] = ()
     truncated: bool = False  # the stack was deeper than the capture limit
     unwound_from: str = "sched"  # where the walk started: sched, thread, syscall
+    locked_to_thread: bool = False  # wired to its thread (runtime.LockOSThread), as Go prints
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,15 @@ class ProcessSnapshot:
     threads: int = 0
     backend: str = ""
     goroutines: tuple[Goroutine, ...] = ()
-    error: str | None = None  # set when this process could not be captured
+    error: str | None = None  # set when this process could not be captured (no goroutines)
     captures: tuple[FrameCapture, ...] = ()  # spec'd frames' values, in goroutine order
     spec_errors: tuple[str, ...] = ()  # spec problems for this binary (one line each)
     # "paused": every goroutine read in the pause; "early": read before it, and those
     # that ran since read again in the pause (capture/early_walk.py)
     walk: str = "paused"
+    # Caveats about a capture that happened (records lost, a walk left unfinished):
+    # the goroutines are kept, the user is warned. Never set together with error.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class RawGoroutine:
     truncated: bool = False
     bad_frame_pointer: bool = False
     labels: tuple[tuple[str, str], ...] = ()
+    locked_to_thread: bool = False  # g.lockedm != 0 (runtime.LockOSThread)
     g: int = 0  # the runtime.g's address, where the backend knows it
     # When runtime.asyncPreempt interrupted this goroutine: the index in pcs of the pc
     # it interrupted (0: no such frame), and the word at the SP it interrupted, a

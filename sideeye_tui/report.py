@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import duckdb
 
 from .errors import StoreError
-from .store import SnapshotInfo, list_snapshots, open_store, wrapper_sql
+from .store import (
+    SnapshotInfo,
+    has_column,
+    list_snapshots,
+    open_store,
+    process_outcome_sql,
+    wrapper_sql,
+)
 from .text import printable_lines
 
 
@@ -36,6 +43,7 @@ class Bucket:
     max_wait_seconds: float | None
     created_by: str | None
     truncated: bool  # some goroutine's stack was deeper than the capture kept
+    locked_to_thread: bool  # wired to their threads (runtime.LockOSThread)
     frames: tuple[StackFrame, ...]  # of one goroutine of the bucket, innermost first
 
 
@@ -50,7 +58,8 @@ class ProcessReport:
     threads: int | None
     backend: str | None
     goroutine_count: int
-    error: str | None  # why it was not captured, or a caveat about what was
+    error: str | None  # why it was not captured
+    notes: tuple[str, ...]  # caveats about a capture that happened
     by_status: tuple[tuple[str, int], ...]  # most common first
     bucket_count: int  # all buckets, shown or not
     buckets: tuple[Bucket, ...]  # the largest, largest first
@@ -66,7 +75,7 @@ class SnapshotReport:
 
 _PROCESSES = """
 SELECT pid, exe, build_id, go_version, main_module, pause_ns, threads, backend,
-       coalesce(goroutine_count, 0), error
+       coalesce(goroutine_count, 0), {outcome}
 FROM processes
 WHERE snapshot_id = $sid
 ORDER BY pid
@@ -86,7 +95,7 @@ ORDER BY pid, n DESC, status
 # them only when asked ($wrappers).
 _BUCKETS = """
 WITH buckets AS (
-    SELECT pid, stack_id, status, wait_reason, created_by,
+    SELECT pid, stack_id, status, wait_reason, created_by, {locked} AS locked,
            count(*) AS n,
            max(wait_seconds) AS max_wait,
            bool_or(coalesce(truncated, false)) AS truncated,
@@ -98,10 +107,10 @@ WITH buckets AS (
            count(*) OVER (PARTITION BY pid) AS buckets
     FROM goroutines
     WHERE snapshot_id = $sid
-    GROUP BY pid, stack_id, status, wait_reason, created_by
+    GROUP BY pid, stack_id, status, wait_reason, created_by, locked
 )
 SELECT b.pid, b.rank, b.buckets, b.n, b.stack_id, b.status, b.wait_reason, b.max_wait,
-       b.created_by, b.truncated,
+       b.created_by, b.truncated, b.locked,
        list({'function': f.function, 'file': f.file, 'line': f.line, 'inlined': f.inlined,
              'wrapper': {wrapper}}
             ORDER BY f.depth)
@@ -146,10 +155,17 @@ def read_report(
 
     buckets: dict[int, list[Bucket]] = {}
     bucket_counts: dict[int, int] = {}
-    buckets_sql = _BUCKETS.replace("{wrapper}", wrapper_sql(con, "f"))
+    # Files written before goroutines.locked_to_thread have no such column.
+    locked = (
+        "coalesce(locked_to_thread, false)"
+        if has_column(con, "goroutines", "locked_to_thread")
+        else "false"
+    )
+    buckets_sql = _BUCKETS.replace("{wrapper}", wrapper_sql(con, "f")).replace("{locked}", locked)
     query = {"sid": sid, "top": max(top, 0), "wrappers": wrappers}
     for row in con.execute(buckets_sql, query).fetchall():
-        pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, frames = row
+        pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, lock = row[:11]
+        frames = row[11]
         bucket_counts[int(pid)] = int(total)
         buckets.setdefault(int(pid), []).append(
             Bucket(
@@ -160,6 +176,7 @@ def read_report(
                 max_wait_seconds=None if max_wait is None else float(max_wait),
                 created_by=created_by,
                 truncated=bool(truncated),
+                locked_to_thread=bool(lock),
                 frames=tuple(
                     StackFrame(
                         f["function"] or "?",
@@ -185,11 +202,12 @@ def read_report(
             backend=r[7],
             goroutine_count=int(r[8]),
             error=r[9],
+            notes=tuple(r[10] or ()),
             by_status=tuple(statuses.get(int(r[0]), ())),
             bucket_count=bucket_counts.get(int(r[0]), 0),
             buckets=tuple(buckets.get(int(r[0]), ())),
         )
-        for r in con.execute(_PROCESSES, params).fetchall()
+        for r in con.execute(_PROCESSES.format(outcome=process_outcome_sql(con)), params).fetchall()
     )
     return SnapshotReport(path, info, ids, processes)
 
@@ -247,10 +265,13 @@ def _plural(n: int, word: str) -> str:
 
 
 def bucket_title(b: Bucket) -> str:
-    """N goroutines · status · wait reason · up to max wait · created by fn."""
+    """N goroutines · status · wait reason · locked to thread · up to max wait · created
+    by fn (in the order of Go's goroutine header: `[select, locked to thread]`)."""
     parts = [_plural(b.count, "goroutine"), b.status or "?"]
     if b.wait_reason:
         parts.append(b.wait_reason)
+    if b.locked_to_thread:
+        parts.append("locked to thread")
     if b.max_wait_seconds is not None:
         parts.append(f"up to {format_duration(b.max_wait_seconds)}")
     if b.created_by:
@@ -281,13 +302,11 @@ def _process_lines(p: ProcessReport) -> list[str]:
     if p.build_id:
         about.append(f"build id {p.build_id}")
     lines.append("  " + SEP.join(about))
-    # A process that failed has no pause and no goroutine; one captured with a caveat
-    # (lost records, a walk left unfinished) has both, and the caveat in error too.
-    if p.error is not None and p.pause_ns is None and p.goroutine_count == 0:
+    if p.error is not None:
         lines.append(f"  not captured: {p.error}")
         return lines
-    if p.error is not None:
-        lines.append(f"  warning: {p.error}")
+    # Caveats about a capture that happened (lost records, a walk left unfinished).
+    lines.extend(f"  warning: {note}" for note in p.notes)
     capture = []
     if p.pause_ns is not None:
         capture.append(f"paused {p.pause_ns / 1e6:.2f} ms")

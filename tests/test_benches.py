@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench import backends as bench_backends
 from bench import pause as bench_pause
 from bench import uprobe_removal
 from tests.go.build import BENCH_TARGET, build_go
@@ -39,3 +40,16 @@ def test_uprobe_removal_bench_measures_every_kind() -> None:
     gaps = uprobe_removal.measure(1000, 1)
     assert set(gaps) == set(uprobe_removal.KINDS)
     assert all(len(v) == 1 and v[0] > 0 for v in gaps.values()), gaps
+
+
+def test_backends_bench_measures_every_combination() -> None:
+    """Both revisions (this tree and main, from git), every backend, with and without
+    the spec, on one target."""
+    pauses, _ = bench_backends.measure(100, 1, "main")
+    assert set(pauses) == {
+        (rev, backend, spec)
+        for rev in ("this", "baseline")
+        for backend in bench_backends.BACKENDS
+        for spec in bench_backends.SPECS
+    }
+    assert all(len(v) == 1 and v[0] > 0 for v in pauses.values()), pauses

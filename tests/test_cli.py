@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -250,6 +251,31 @@ def test_snapshot_writes_and_summarizes(
     assert cli.main(["snapshot", "10", "-o", out]) == 0
     with open_store(out) as con:
         assert [s.snapshot_id for s in list_snapshots(con)] == [1, 2]
+
+
+def test_snapshot_with_caveats_is_written(
+    as_root: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A capture that happened with caveats is kept: written, exit 0, each caveat a
+    warning line on stderr and a row's notes."""
+    notes = ("3 records were lost (ring buffer full)", "2 frames of spec'd functions were lost")
+    proc = dataclasses.replace(captured(10, "waiting", "waiting"), notes=notes)
+    monkeypatch.setattr(cli, "_take_snapshot", fake_capture({10: proc}, []))
+    out = tmp_path / "s.duckdb"
+    assert cli.main(["snapshot", "10", "-o", str(out)]) == 0
+    io = capsys.readouterr()
+    assert io.out.splitlines() == [
+        "pid 10 example.com/svc go1.22.12: 2 goroutines (waiting 2) pause 0.42 ms",
+        f"wrote snapshot 1 to {out}",
+    ]
+    assert io.err.splitlines() == [f"warning: pid 10: {n}" for n in notes]
+    with open_store(str(out)) as con:
+        assert con.execute("SELECT error, notes, goroutine_count FROM processes").fetchall() == [
+            (None, list(notes), 2)
+        ]
 
 
 def test_snapshot_no_early_walk_reaches_the_capture(

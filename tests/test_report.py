@@ -203,10 +203,30 @@ def test_buckets_group_in_duckdb_by_stack(db: str) -> None:
     assert [f.inlined for f in ok.buckets[0].frames] == [f.inlined for f in LOCKED]
 
 
-def test_caveat_of_a_captured_process(tmp_path: Path) -> None:
+def test_caveats_of_a_captured_process(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.duckdb")
+    notes = ("12 records were lost (ring buffer full)", "3 goroutines have more labels")
+    write_snapshot(path, Snapshot(TAKEN, "box", (dataclasses.replace(bank(), notes=notes),)))
+    _, out, _ = summary(path)
+    assert (
+        "  go1.22.12 · example.com/bank · build id b1d\n"
+        "  warning: 12 records were lost (ring buffer full)\n"
+        "  warning: 3 goroutines have more labels\n"
+        "  paused 0.42 ms · 4 threads · ebpf backend\n"
+        "  7 goroutines: waiting 5, runnable 1, running 1\n"
+    ) in out
+    assert "  not captured:" not in out
+
+
+def test_caveat_in_error_of_an_older_file(tmp_path: Path) -> None:
+    """Before processes.notes, a caveat about a capture that happened was in error,
+    beside a pause: it reads as a caveat, from a file that has no notes column."""
     path = str(tmp_path / "c.duckdb")
     proc = dataclasses.replace(bank(), error="12 records were lost (ring buffer full)")
     write_snapshot(path, Snapshot(TAKEN, "box", (proc,)))
+    con = duckdb.connect(path)
+    con.execute("ALTER TABLE processes DROP COLUMN notes")
+    con.close()
     _, out, _ = summary(path)
     assert (
         "  go1.22.12 · example.com/bank · build id b1d\n"
@@ -363,3 +383,28 @@ def test_file_without_the_wrapper_column_reads(tmp_path: Path) -> None:
     for wrappers in (False, True):
         report = load_report(path, wrappers=wrappers)
         assert report.processes[0].buckets[0].frames[0].function == "runtime.gopark"
+
+
+def test_locked_to_thread_groups_apart_as_go_prints_it(tmp_path: Path) -> None:
+    """Go's header says `[select, locked to thread]`: the bucket title follows, and a
+    locked goroutine never shares a bucket with an unlocked one of the same stack."""
+    path = str(tmp_path / "l.duckdb")
+    gs = tuple(
+        dataclasses.replace(g(goid, QUEUED, reason="select"), locked_to_thread=goid < 3)
+        for goid in (1, 2, 3)
+    )
+    proc = ProcessSnapshot(1, "/x", None, "go1.26.0", "m", 1000, goroutines=gs)
+    write_snapshot(path, Snapshot(TAKEN, "", (proc,)))
+    _, out, _ = summary(path)
+    assert "  2 goroutines · waiting · select · locked to thread · created by main.main\n" in out
+    assert "  1 goroutine · waiting · select · created by main.main\n" in out
+
+
+def test_report_of_a_file_without_locked_to_thread(tmp_path: Path) -> None:
+    path = str(tmp_path / "o.duckdb")
+    write_snapshot(path, Snapshot(TAKEN, "box", (bank(),)))
+    con = duckdb.connect(path)
+    con.execute("ALTER TABLE goroutines DROP COLUMN locked_to_thread")
+    con.close()
+    code, out, _ = summary(path)
+    assert code == 0 and "locked to thread" not in out and "sync.Mutex.Lock" in out

@@ -25,6 +25,7 @@ class _Pending:
     truncated: bool = False
     bad_fp: bool = False
     complete: bool = False
+    locked: bool = False  # GOROUTINE_LOCKED, set in the goroutine's first record
     interrupted: tuple[int, int] = (0, 0)  # (depth, SP word): see RawGoroutine
 
 
@@ -84,6 +85,7 @@ class RecordDecoder:
         p.truncated |= bool(flags & sp.FRAMES_TRUNCATED)
         p.bad_fp |= bool(flags & sp.FRAMES_BAD_FP)
         p.complete |= bool(flags & sp.FRAMES_LAST)
+        p.locked |= bool(flags & sp.GOROUTINE_LOCKED)
         # Found while unwinding: in the chunk holding that frame and every later one,
         # not in the earlier ones.
         if interrupted_depth:
@@ -159,6 +161,7 @@ class RecordDecoder:
                     truncated=p.truncated,
                     bad_frame_pointer=p.bad_fp or not p.complete,
                     labels=self.labels.get(goid, ()),
+                    locked_to_thread=p.locked,
                     g=g,
                     interrupted_depth=p.interrupted[0],
                     interrupted_sp_word=p.interrupted[1],

@@ -83,6 +83,7 @@ TRACKED_IF_LINKED = ("runtime.coroswitch_m",)
 FRAMES_LAST = 1
 FRAMES_TRUNCATED = 2
 FRAMES_BAD_FP = 4
+GOROUTINE_LOCKED = 8  # in the goroutine's first record: g.lockedm != 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def _g_read_size(layout: RuntimeLayout) -> int:
         layout.g_m,
         layout.g_syscallsp,
         layout.g_syscallpc,
+        layout.g_lockedm,
     ]
     for opt in (layout.g_syscallbp, layout.g_parent_goid):
         if opt is not None:
@@ -446,7 +448,10 @@ static __always_inline void start_goroutine(struct cursor *c) {{
     r->procid = 0;
     r->source = {SOURCE_SCHED};
     r->n = 0;
-    r->flags = 0;
+    /* GOROUTINE_LOCKED when g.lockedm != 0, without a branch: the top bit of x | -x
+       is set for any non-zero x below 2^63 (an address) */
+    u64 lockedm = *(u64 *)(c->gbuf + {layout.g_lockedm});
+    r->flags = (u32)(((lockedm | -lockedm) >> 63) * {GOROUTINE_LOCKED});
     r->depth = 0;
     r->interrupted_depth = 0;
     r->interrupted_sp_word = 0;

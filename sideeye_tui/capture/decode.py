@@ -111,4 +111,5 @@ class Decoder:
             frames=self.frames(raw.pcs, raw.source == SOURCE_THREAD),
             truncated=raw.truncated,
             unwound_from=SOURCE_NAMES.get(raw.source, "?"),
+            locked_to_thread=raw.locked_to_thread,
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..dwarf.binary import GoBinary
 from ..errors import ProcessError, SideEyeError
-from ..model import ProcessSnapshot, Snapshot
+from ..model import FrameCapture, ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from ..values.plan import CapturePlan, compile_plan
@@ -92,12 +92,17 @@ def _capture_ptrace_paused(
     try:
         raw = RawProcess(pid, threads=len(paused.threads))
         raw.now_ns = time.monotonic_ns()
-        goroutines, heads = walker.walk({t.tid: t for t in _thread_regs(paused)})
-        if plan is not None and walker.value_frames:
-            raw.values = chase_ptrace(pid, plan, walker.value_frames)  # still paused
+        copied = walker.copy({t.tid: t for t in _thread_regs(paused)})
+        if plan is not None and plan.sites:
+            # The frames holding values are found by following the chains: in the
+            # pause, with the chase; the rest of unwinding waits for the resume.
+            walker.find_values(copied)
+            if walker.value_frames:
+                raw.values = chase_ptrace(pid, plan, walker.value_frames, walker.stack_copies)
     finally:
         pause.resume(paused)
     raw.pause_ns = paused.pause_ns
+    goroutines, heads = walker.unwind(copied)  # from the copies: nothing read now
     raw.goroutines = _mend(binary, goroutines, heads)
     return raw
 
@@ -217,13 +222,16 @@ def _capture_ebpf(
             raw.notes.append("the goroutine tracker lost marks: the pause walked everything")
     finally:
         probe.close()
+    # Caveats about the capture (README, processes.notes). Several triggers are how a
+    # large process is walked, no caveat; a walk they did not finish is one.
     if not all(c.done for c in stats):
-        raw.notes.append("the probe did not finish walking the goroutines")
+        raw.notes.append(
+            f"the probe did not finish walking the goroutines ({triggers} triggers):"
+            " some are missing"
+        )
     lost = sum(c.lost for c in stats)
     if lost:
         raw.notes.append(f"{lost} records were lost (ring buffer full)")
-    if triggers > 1:
-        raw.notes.append(f"the walk needed {triggers} triggers")
     if decoder.labels_cut:
         raw.notes.append(
             f"{len(decoder.labels_cut)} goroutines have more labels than the probe reads "
@@ -237,6 +245,18 @@ def _capture_ebpf(
     return raw
 
 
+def _values(
+    binary: GoBinary, plan: CapturePlan, decoder: Decoder, raw: RawProcess
+) -> tuple[FrameCapture, ...]:
+    """The spec'd frames' values; a failure to decode them is a caveat, never a reason
+    to lose the stacks the pause read."""
+    try:
+        return frame_captures(binary, plan, decoder, raw.goroutines, raw.values)
+    except Exception as e:  # noqa: BLE001 - keep the capture that happened
+        raw.notes.append(f"the values were not decoded: {type(e).__name__}: {e}")
+        return ()
+
+
 def capture_process(
     pid: int,
     backend: str = "ebpf",
@@ -244,7 +264,8 @@ def capture_process(
     after_early_walk: Callable[[], None] | None = None,
     early: bool = True,
 ) -> ProcessSnapshot:
-    """One process's part of a snapshot; failures land in .error, never raise.
+    """One process's part of a snapshot; a failure lands in .error (nothing captured),
+    a caveat about a capture that happened in .notes; never raises.
 
     Runs in a thread of its own: ptrace ties a tracee to the tracing thread, and a
     thread's exit detaches whatever it still holds, so nothing stays stopped."""
@@ -294,11 +315,7 @@ def _capture_process(
             raise SideEyeError(f"pid {pid} exited during the snapshot")
         decoder = Decoder(binary, raw.now_ns)
         goroutines = tuple(decoder.decode(g) for g in raw.goroutines)
-        values = (
-            frame_captures(binary, plan, decoder, raw.goroutines, raw.values)
-            if plan is not None
-            else ()
-        )
+        values = _values(binary, plan, decoder, raw) if plan is not None else ()
         binary.save_cache()
         return ProcessSnapshot(
             pid=pid,
@@ -310,8 +327,8 @@ def _capture_process(
             threads=raw.threads,
             backend=backend,
             goroutines=goroutines,
-            error="; ".join(raw.notes) or None,
             walk=raw.walk,
+            notes=tuple(raw.notes),
             captures=values,
             spec_errors=tuple(plan.errors) if plan is not None else (),
         )

@@ -3,6 +3,8 @@ memory of both backends into FrameCaptures for the model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..dwarf.binary import GoBinary
 from ..model import CapturedValue, FrameCapture
 from ..rawdata import SOURCE_THREAD, RawGoroutine
@@ -14,25 +16,45 @@ from .decode import Decoder
 
 
 def chase_ptrace(
-    pid: int, plan: CapturePlan, frames: list[tuple[int, int, int, int]]
+    pid: int,
+    plan: CapturePlan,
+    frames: list[tuple[int, int, int, int]],
+    stacks: dict[int, tuple[int, bytes]] | None = None,
 ) -> list[FrameMemory]:
-    """Copies the values of these frames (goid, depth, pc, cfa) of a paused process."""
+    """Copies the values of these frames (goid, depth, pc, cfa) of a paused process.
 
-    def read(addr: int, size: int) -> bytes | None:
-        try:
-            data = linux.read_memory(pid, addr, size)
-        except OSError:
-            return None
-        return data if len(data) == size else None
-
+    `stacks` (goid -> SP and the copy of the stack from there, taken in this pause)
+    serves the reads of a frame's own variables; the rest goes through pages copied in
+    batches (linux.PageReader: each page the chase reaches and a few after it, since
+    objects of one type tend to sit side by side in the heap)."""
+    reader = linux.PageReader(pid)
+    stacks = stacks or {}
     out = []
     for goid, depth, pc, cfa in frames:
         site = plan.sites.get(pc)
         if site is None:
             out.append(FrameMemory(goid=goid, depth=depth, pc=pc))
             continue
-        out.append(chase_frame(plan, site, goid, depth, cfa, read))
+        out.append(chase_frame(plan, site, goid, depth, cfa, _reader(reader, stacks.get(goid))))
     return out
+
+
+def _reader(
+    pages: linux.PageReader, stack: tuple[int, bytes] | None
+) -> Callable[[int, int], bytes | None]:
+    """Reads from the goroutine's stack copy where it holds them, else from pages."""
+    if stack is None:
+        return pages.read
+    sp, data = stack
+    end = sp + len(data)
+    page_read = pages.read
+
+    def read(addr: int, size: int) -> bytes | None:
+        if sp <= addr and addr + size <= end:
+            return data[addr - sp : addr - sp + size]
+        return page_read(addr, size)
+
+    return read
 
 
 def _expanded_depths(decoder: Decoder, pcs: tuple[int, ...], first_exact: bool) -> list[int]:

@@ -148,8 +148,7 @@ class GoBinary:
                 self._layout = layout_from_json(data["layout"])
             for key, frames in (data.get(_FRAMES_KEY) or {}).items():
                 self._frames[key] = tuple(
-                    (str(f), str(fl), int(ln), bool(inl), bool(wr))
-                    for f, fl, ln, inl, wr in frames
+                    (str(f), str(fl), int(ln), bool(inl), bool(wr)) for f, fl, ln, inl, wr in frames
                 )
         except (KeyError, TypeError, ValueError):
             self._layout = None

@@ -72,6 +72,7 @@ class RuntimeLayout:
     g_syscallpc: int
     g_syscallbp: int | None  # Go 1.23+
     g_parent_goid: int | None  # Go 1.21+
+    g_lockedm: int  # muintptr: non-zero while runtime.LockOSThread holds it to its M
     m_procid: int
     m_curg: int
     m_alllink: int  # the next M on runtime.allm
@@ -293,6 +294,7 @@ def layout_from_dwarf(
         g_syscallpc=_offset(g, "syscallpc"),
         g_syscallbp=_optional(g, "syscallbp"),
         g_parent_goid=_optional(g, "parentGoid"),
+        g_lockedm=_offset(g, "lockedm"),
         m_procid=_offset(m, "procid"),
         m_curg=_offset(m, "curg"),
         m_alllink=_offset(m, "alllink"),

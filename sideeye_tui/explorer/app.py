@@ -147,6 +147,9 @@ class BrowserScreen(Screen[None]):
                 text.append(f"pid {p.pid} {name}", style="bold")
                 if p.pause_ns is not None:
                     text.append(f" pause {p.pause_ns / 1e6:.2f}ms")
+                if p.notes:
+                    n = len(p.notes)
+                    text.append(f" ({n} warning{'s' if n > 1 else ''})", style="yellow")
             text.append(" · ")
         pos = [s.snapshot_id for s in self.infos].index(snapshot_id) + 1
         text.append(f"snapshot {snapshot_id} ({pos}/{len(self.infos)})")
@@ -313,7 +316,7 @@ class ExplorerApp(App[None]):
     @on(PickerScreen.Taken)
     def _taken(self, event: PickerScreen.Taken) -> None:
         for line in event.lines:
-            if "failed" in line:
+            if "failed" in line or line.startswith("warning:"):
                 self.notify(line, severity="warning", timeout=10)
         self.open_browser(event.snapshot_id)
 

@@ -101,6 +101,8 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
             progress(line)
             if line.startswith("sideeye-tui:"):
                 errors.append(line.removeprefix("sideeye-tui:").strip())
+            elif line.startswith("warning: pid "):  # a caveat about a capture
+                errors.append(line)
     out = proc.stdout.read().splitlines()
     rc = proc.wait()
     sid = None

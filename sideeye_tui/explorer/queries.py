@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar
 import duckdb
 
 from ..errors import StoreError
-from ..store import SnapshotInfo, list_snapshots, open_store, wrapper_sql
+from ..store import SnapshotInfo, list_snapshots, open_store, process_outcome_sql, wrapper_sql
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTACHED = "snap"  # the snapshot file's name inside the in-memory database
@@ -56,7 +56,8 @@ class ProcessInfo:
     pause_ns: int | None
     threads: int | None
     goroutines: int
-    error: str | None
+    error: str | None  # why it was not captured
+    notes: tuple[str, ...] = ()  # caveats about a capture that happened
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class ExplorerStore:
             if derived is None:
                 derived = _derived_names(snapshot_id)
                 cur = self.cursor()
-                for sql in _derived_sql(derived, self.wrapper('f')):
+                for sql in _derived_sql(derived, self.wrapper("f")):
                     cur.execute(sql, {"sid": snapshot_id} if "$sid" in sql else None)
                 row = cur.execute(f"SELECT count(*) FROM {derived.buckets}").fetchone()
                 derived = replace(derived, stack_count=int(row[0]) if row else 0)
@@ -396,17 +397,17 @@ def snapshots(store: ExplorerStore) -> list[SnapshotInfo]:
 
 
 def processes(store: ExplorerStore, snapshot_id: int) -> list[ProcessInfo]:
-    rows = (
-        store.cursor()
-        .execute(
-            """SELECT pid, exe, go_version, main_module, pause_ns, threads,
-                      coalesce(goroutine_count, 0), error
-               FROM processes WHERE snapshot_id = ? ORDER BY pid""",
-            [snapshot_id],
-        )
-        .fetchall()
-    )
-    return [ProcessInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7]) for r in rows]
+    cur = store.cursor()
+    rows = cur.execute(
+        f"""SELECT pid, exe, go_version, main_module, pause_ns, threads,
+                   coalesce(goroutine_count, 0), {process_outcome_sql(cur)}
+            FROM processes WHERE snapshot_id = ? ORDER BY pid""",
+        [snapshot_id],
+    ).fetchall()
+    return [
+        ProcessInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], tuple(r[8] or ()))
+        for r in rows
+    ]
 
 
 def taken_at(store: ExplorerStore, snapshot_id: int) -> datetime | None:

@@ -99,6 +99,8 @@ class SnapshotsPane(Vertical):
                 text.append(f"{p.goroutines} goroutines")
                 if p.pause_ns is not None:
                     text.append(f", pause {p.pause_ns / 1e6:.2f} ms")
+            for note in p.notes:  # caveats about the capture: it is shown all the same
+                text.append(f"\n    warning: {note}", style="yellow")
             text.append("\n")
         self.query_one("#snapshot-processes", Static).update(text)
 

@@ -165,14 +165,35 @@ def open_store(path: str, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog ="
+        " current_database() AND table_schema = 'main' AND table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def process_outcome_sql(con: duckdb.DuckDBPyConnection, alias: str = "") -> str:
+    """`error, notes` of the processes table for a file of any version: error only for
+    a process that was not captured, notes (a list, NULL if none) for the caveats
+    about one that was. Before processes.notes existed, such a caveat was in error,
+    beside a pause: it is read as a note."""
+    p = f"{alias}." if alias else ""
+    legacy = f"CASE WHEN {p}pause_ns IS NOT NULL AND {p}error IS NOT NULL THEN [{p}error] END"
+    notes = f"coalesce({p}notes, {legacy})" if has_column(con, "processes", "notes") else legacy
+    return f"CASE WHEN {p}pause_ns IS NULL THEN {p}error END AS error, {notes} AS notes"
+
+
 def list_snapshots(con: duckdb.DuckDBPyConnection) -> list[SnapshotInfo]:
     """Every snapshot in the file, oldest first, with its counts."""
-    # epoch_us rather than the TIMESTAMPTZ itself: DuckDB's Python client needs pytz
-    # to return a TIMESTAMPTZ, and pytz is not a dependency.
+    # epoch_us rather than the TIMESTAMPTZ itself: an aware UTC datetime without the
+    # client's conversion to the local zone (through pytz).
     rows = con.execute(
         """
         SELECT s.snapshot_id, epoch_us(s.taken_at), s.hostname, s.tool_version, s.backend,
-               count(p.pid), count(p.error), coalesce(sum(p.goroutine_count), 0)
+               count(p.pid), count(p.error) FILTER (WHERE p.pause_ns IS NULL),
+               coalesce(sum(p.goroutine_count), 0)
         FROM snapshots s LEFT JOIN processes p USING (snapshot_id)
         GROUP BY ALL
         ORDER BY s.snapshot_id

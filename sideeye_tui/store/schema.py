@@ -37,7 +37,8 @@ TABLES: Final[tuple[str, ...]] = (
         goroutine_count INTEGER,
         error VARCHAR,
         backend VARCHAR,
-        walk VARCHAR
+        walk VARCHAR,
+        notes VARCHAR[]
     )""",
     """CREATE TABLE goroutines (
         snapshot_id INTEGER NOT NULL,
@@ -53,7 +54,8 @@ TABLES: Final[tuple[str, ...]] = (
         truncated BOOLEAN,
         frame_count INTEGER,
         stack_id BIGINT,
-        unwound_from VARCHAR
+        unwound_from VARCHAR,
+        locked_to_thread BOOLEAN
     )""",
     """CREATE TABLE frames (
         snapshot_id INTEGER NOT NULL,
@@ -73,6 +75,8 @@ TABLES: Final[tuple[str, ...]] = (
 ADDED_COLUMNS: Final[tuple[tuple[str, str, str], ...]] = (
     ("processes", "walk", "VARCHAR"),
     ("frames", "wrapper", "BOOLEAN"),
+    ("processes", "notes", "VARCHAR[]"),
+    ("goroutines", "locked_to_thread", "BOOLEAN"),
 )
 
 REQUIRED_TABLES: Final = frozenset({"meta", "snapshots", "processes", "goroutines", "frames"})

@@ -119,6 +119,7 @@ class _Columns:
                             index,
                             stack_ids[index],
                             sid(g.unwound_from),
+                            int(g.locked_to_thread),
                         )
                     )
                     row += 1
@@ -160,7 +161,7 @@ _GOROUTINE_COLUMNS = (
     " 'wait_reason': 'INTEGER', 'wait_seconds': 'DOUBLE', 'created_by': 'INTEGER',"
     " 'created_by_goid': 'BIGINT', 'start_function': 'INTEGER', 'labels': 'INTEGER',"
     " 'truncated': 'TINYINT', 'frame_count': 'INTEGER', 'stack': 'INTEGER',"
-    " 'stack_id': 'BIGINT', 'unwound_from': 'INTEGER'"
+    " 'stack_id': 'BIGINT', 'unwound_from': 'INTEGER', 'locked_to_thread': 'TINYINT'"
 )
 _FRAME_COLUMNS = (
     "'stack': 'INTEGER', 'depth': 'INTEGER', 'function': 'INTEGER', 'file': 'INTEGER',"
@@ -172,7 +173,7 @@ _INSERT_GOROUTINES = """
 INSERT INTO goroutines
 SELECT $sid, g.pid, g.goid, st.value, wr.value, g.wait_seconds, cb.value,
        g.created_by_goid, sf.value, lb.value::JSON, g.truncated::BOOLEAN,
-       g.frame_count, g.stack_id, uw.value
+       g.frame_count, g.stack_id, uw.value, g.locked_to_thread::BOOLEAN
 FROM _se_goroutines g
 LEFT JOIN _se_strings st ON st.id = g.status
 LEFT JOIN _se_strings wr ON wr.id = g.wait_reason
@@ -229,8 +230,8 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                 if snap.processes:
                     con.executemany(
                         "INSERT INTO processes (snapshot_id, pid, exe, build_id, go_version, "
-                        "main_module, pause_ns, threads, goroutine_count, error, backend, walk) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "main_module, pause_ns, threads, goroutine_count, error, backend, walk, notes) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             [
                                 sid,
@@ -245,6 +246,7 @@ def insert_snapshot(con: duckdb.DuckDBPyConnection, snap: Snapshot, name: str = 
                                 p.error,
                                 p.backend or None,
                                 p.walk if p.goroutines else None,
+                                list(p.notes) or None,
                             ]
                             for p in snap.processes
                         ],

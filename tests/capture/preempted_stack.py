@@ -80,6 +80,7 @@ G_FIELDS = (
     "syscallpc",
     "syscallbp",
     "parent_goid",
+    "lockedm",
 )
 
 
@@ -107,6 +108,7 @@ def layout(async_preempt: tuple[int, int] = ASYNC_PREEMPT) -> RuntimeLayout:
         g_syscallpc=words["syscallpc"],
         g_syscallbp=words["syscallbp"],
         g_parent_goid=words["parent_goid"],
+        g_lockedm=words["lockedm"],
         m_procid=0,
         m_curg=8,
         m_alllink=16,

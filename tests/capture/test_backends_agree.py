@@ -29,6 +29,7 @@ FIELDS = (
     "bad_frame_pointer",
     "interrupted_depth",
     "interrupted_sp_word",
+    "locked_to_thread",
 )
 
 

@@ -39,6 +39,7 @@ CACHE_DIR = GO_DIR / ".cache"
 SNAPFIXTURE = GO_DIR / "snapfixture"
 VALUESFIXTURE = GO_DIR / "valuesfixture"
 MOVEFIXTURE = GO_DIR / "movefixture"
+PARKFIXTURE = GO_DIR / "parkfixture"
 PROJECT_ROOT = GO_DIR.parent.parent
 DEMO_SERVICE = PROJECT_ROOT / "demo" / "service"
 BENCH_TARGET = PROJECT_ROOT / "bench" / "target"

@@ -24,6 +24,7 @@ from sideeye_tui.store import (
     SCHEMA_VERSION,
     list_snapshots,
     open_store,
+    process_outcome_sql,
     stack_id,
     write_snapshot,
     writer,
@@ -466,3 +467,31 @@ def test_wrapper_column_added_to_an_older_file(db: str) -> None:
     ).fetchall()
     con.close()
     assert rows == [(1, None), (1, None), (1, None), (2, False), (2, True), (2, False)]
+
+
+def test_notes_column_added_to_an_older_file(db: str) -> None:
+    """A file written before processes.notes existed gets the column on its next write;
+    a caveat it kept in error (beside a pause) reads as a note, a failure as an error."""
+    old = small_snapshot("old")
+    caveat = dataclasses.replace(old.processes[0], error="5 records were lost")
+    failure = ProcessSnapshot(7, "/x", None, None, None, None, error="pid 7 exited")
+    write_snapshot(db, dataclasses.replace(old, processes=(caveat, failure)))
+    con = duckdb.connect(db)
+    con.execute("ALTER TABLE processes DROP COLUMN notes")
+    con.close()
+    new = small_snapshot("new")
+    noted = dataclasses.replace(new.processes[0], notes=("a", "b"))
+    write_snapshot(db, dataclasses.replace(new, processes=(noted,)))
+    with open_store(db) as con:
+        rows = con.execute(
+            f"SELECT snapshot_id, pid, {process_outcome_sql(con)} FROM processes"
+            " ORDER BY snapshot_id, pid"
+        ).fetchall()
+        infos = list_snapshots(con)
+    pid = old.processes[0].pid
+    assert rows == [
+        (1, 7, "pid 7 exited", None),
+        (1, pid, None, ["5 records were lost"]),
+        (2, pid, None, ["a", "b"]),
+    ]
+    assert [i.failed_processes for i in infos] == [1, 0]

@@ -1,0 +1,3 @@
+module example.com/parkfixture
+
+go 1.22
