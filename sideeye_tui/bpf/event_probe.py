@@ -19,6 +19,7 @@ KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 MAX_FRAMES = 64  # a power of two: the C masks indexes with it
 BUCKETS = 64  # log2 buckets of nanoseconds: all of u64
+SITE_PROBES = 4  # probes sharing one pc (a function's entry and lines there)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class EventLimits:
                 ("INFLIGHT_MAX", self.inflight),
                 ("RINGBUF_PAGES", self.ringbuf_pages),
                 ("BUCKETS", BUCKETS),
+                ("SITE_PROBES", SITE_PROBES),
             )
         )
 
@@ -55,16 +57,22 @@ class SiteKey(ct.Structure):
     _fields_ = [("tgid", ct.c_uint32), ("pad", ct.c_uint32), ("pc", ct.c_uint64)]
 
 
-class SiteValue(ct.Structure):
+class SiteProbe(ct.Structure):
     _fields_ = [
         ("probe", ct.c_uint32),
         ("kind", ct.c_uint8),
         ("inlined", ct.c_uint8),
         ("pad", ct.c_uint16),
+    ]
+
+
+class SiteValue(ct.Structure):
+    _fields_ = [
         ("sp_delta", ct.c_uint32),
         ("goid_off", ct.c_uint32),
         ("stack_hi_off", ct.c_uint32),
-        ("pad2", ct.c_uint32),
+        ("n", ct.c_uint32),
+        ("probes", SiteProbe * SITE_PROBES),
     ]
 
 

@@ -232,7 +232,9 @@ def resolve_line(binary: GoBinary, path: str, line: int, location: str | None = 
             key = (-1 if fno is None else fno, -1 if ln is None else ln)
             if key != prev and fno in wanted and ln == line:
                 inl = _lookup(tables.inl, pc) if tables.inl is not None else None
-                sites.append(Site(pc, KIND_LINE, tab.sp_delta(pc) or 0, inl is not None and inl >= 0))
+                sites.append(
+                    Site(pc, KIND_LINE, tab.sp_delta(pc) or 0, inl is not None and inl >= 0)
+                )
                 if not functions or functions[-1] != print_name(tab.func_name(fn.name_off)):
                     functions.append(print_name(tab.func_name(fn.name_off)))
             prev = key

@@ -10,6 +10,7 @@ nothing of the store or the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes as ct
 import threading
 import time
@@ -66,7 +67,7 @@ class TraceSession:
         self.targets: list[Target] = []
         self.probes: list[_ProbeState] = []
         self.warnings: list[str] = []
-        self._sites: dict[tuple[int, int], tuple[int, str]] = {}
+        self._offsets: dict[int, list[int]] = {}  # pid -> file offsets to probe
         resolved: list[tuple[Target, _ProbeState, Resolved]] = []
         try:
             for pid in pids:
@@ -85,7 +86,9 @@ class TraceSession:
                 first = next((p.info.error for p in self.probes if p.info.error), None)
                 raise SideEyeError(first or "no probe to place")
             if len(self.probes) > self.limits.max_probes:
-                raise SideEyeError(f"too many probes ({len(self.probes)}; at most {self.limits.max_probes})")
+                raise SideEyeError(
+                    f"too many probes ({len(self.probes)}; at most {self.limits.max_probes})"
+                )
         except BaseException:
             self._close_binaries()
             raise
@@ -93,20 +96,19 @@ class TraceSession:
         try:
             self._fill(resolved, max_events_per_s)
             for target in self.targets:
-                offsets = [
-                    target.binary.file_offset(s.pc)
-                    for t, _st, r in resolved
-                    if t is target
-                    for s in r.sites
-                ]
+                offsets = self._offsets.get(target.pid)
                 if not offsets:
                     continue
                 try:
                     self.program.attach(target.pid, offsets)
                 except OSError as e:
                     if not process_alive(target.pid):
-                        raise ProcessError(f"pid {target.pid} exited while probes were placed") from None
-                    raise CaptureError(f"pid {target.pid}: cannot attach the probes: {e.strerror or e}") from None
+                        raise ProcessError(
+                            f"pid {target.pid} exited while probes were placed"
+                        ) from None
+                    raise CaptureError(
+                        f"pid {target.pid}: cannot attach the probes: {e.strerror or e}"
+                    ) from None
         except BaseException:
             self.close()
             raise
@@ -144,26 +146,36 @@ class TraceSession:
     # -- set-up ----------------------------------------------------------------------
 
     def _fill(self, resolved: Iterable[tuple[Target, _ProbeState, Resolved]], cap: int) -> None:
-        sites = self.program.bpf[b"sites"]
-        keys, values = [], []
+        """The sites map: per (pid, pc), the probes there (a function's entry and a line
+        may share a pc; one uprobe runs them all)."""
+        grouped: dict[tuple[int, int], ep.SiteValue] = {}
         for target, state, r in resolved:
             for s in r.sites:
-                pc = s.pc + target.bias
-                keys.append(ep.SiteKey(target.pid, 0, pc))
-                values.append(
-                    ep.SiteValue(
-                        probe=state.info.probe_id,
-                        kind=ep.KIND_CODES[s.kind],
-                        inlined=int(s.inlined),
+                key = (target.pid, s.pc + target.bias)
+                value = grouped.get(key)
+                if value is None:
+                    value = grouped[key] = ep.SiteValue(
                         sp_delta=s.sp_delta,
                         goid_off=target.goid_off,
                         stack_hi_off=target.stack_hi_off,
                     )
-                )
-        if len(keys) > self.limits.max_sites:
-            raise SideEyeError(f"too many code sites ({len(keys)}; at most {self.limits.max_sites})")
-        for k, v in zip(keys, values, strict=True):
-            sites[k] = v
+                    self._offsets.setdefault(target.pid, []).append(target.binary.file_offset(s.pc))
+                if value.n >= ep.SITE_PROBES:
+                    raise SideEyeError(
+                        f"{state.info.location}: more than {ep.SITE_PROBES} probes at pc {s.pc:#x}"
+                    )
+                slot = value.probes[value.n]
+                slot.probe = state.info.probe_id
+                slot.kind = ep.KIND_CODES[s.kind]
+                slot.inlined = int(s.inlined)
+                value.n += 1
+        if len(grouped) > self.limits.max_sites:
+            raise SideEyeError(
+                f"too many code sites ({len(grouped)}; at most {self.limits.max_sites})"
+            )
+        sites = self.program.bpf[b"sites"]
+        for (pid, pc), v in grouped.items():
+            sites[ep.SiteKey(pid, 0, pc)] = v
         budgets = self.program.bpf[b"budgets"]
         budgets[ct.c_int(0)] = ep.Budget(0, 0, max(cap, 0))
 
@@ -206,7 +218,9 @@ class TraceSession:
         sink(self._batch(seconds))
         on_second(seconds)
         totals = self._totals()
-        return TraceSummary(reason, totals.kept, totals.dropped, max(0, totals.tracked - totals.paired))
+        return TraceSummary(
+            reason, totals.kept, totals.dropped, max(0, totals.tracked - totals.paired)
+        )
 
     def _totals(self) -> ep.Counters:
         out = ep.Counters()
@@ -302,8 +316,7 @@ class TraceSession:
             frames = self._decoders[pid].frames(unbiased)
             if target.bias:
                 frames = tuple(
-                    Frame(f.function, f.file, f.line, f.pc + target.bias, f.inlined)
-                    for f in frames
+                    Frame(f.function, f.file, f.line, f.pc + target.bias, f.inlined) for f in frames
                 )
             self._new_stacks.append((index, frames))
         return index
@@ -319,9 +332,6 @@ class TraceSession:
         if program is not None:
             program.close()
         for t in self.targets:
-            try:
+            with contextlib.suppress(OSError):
                 t.binary.save_cache()
-            except OSError:
-                pass
         self._close_binaries()
-

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..dwarf.binary import GoBinary
@@ -74,3 +77,32 @@ def place(target: Target, location: str, probe_id: int) -> tuple[ProbeInfo, Reso
         pcs=len(r.sites),
     )
     return info, r
+
+
+LOCK_DIR = "/run/sideeye-tui"
+
+
+@contextlib.contextmanager
+def lock_targets(pids: list[int]) -> Iterator[None]:
+    """One trace per process at a time: an flock per pid, which the kernel releases
+    when this process ends, however it ends."""
+    try:
+        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+    except OSError:
+        yield  # no lock directory: traces are not serialized, nothing else changes
+        return
+    fds: list[int] = []
+    try:
+        for pid in pids:
+            fd = os.open(f"{LOCK_DIR}/trace-{pid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ProcessError(
+                    f"pid {pid} is already being traced by another sideeye-tui"
+                ) from None
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)

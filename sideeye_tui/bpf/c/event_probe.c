@@ -22,15 +22,20 @@ struct site_key {
     u64 pc;
 };
 
-struct site {
+// One probe at a pc; several probes may share one (a function's entry and a line).
+struct site_probe {
     u32 probe;      // index into the per-probe counters
     u8 kind;        // KIND_*
     u8 inlined;     // an inlined copy: no pairing
     u16 pad;
+};
+
+struct site {
     u32 sp_delta;   // bytes pushed since the function's entry: CFA = SP + sp_delta + 8
     u32 goid_off;   // offsetof(g, goid), this binary's
     u32 stack_hi_off;  // offsetof(g, stack.hi)
-    u32 pad2;
+    u32 n;          // probes[0..n) are used
+    struct site_probe probes[SITE_PROBES];
 };
 
 // Per probe, per CPU: read and diffed once a second by the tracer.
@@ -117,38 +122,27 @@ static __always_inline int within_budget(u64 now) {
     return used < b->cap;
 }
 
-int on_site(struct pt_regs *ctx) {
-    struct site_key key = {};
-    key.tgid = bpf_get_current_pid_tgid() >> 32;
-    key.pc = PT_REGS_IP(ctx);
-    struct site *s = sites.lookup(&key);
-    if (!s)
-        return 0;
-    u32 probe = s->probe;
+// One probe's work at a hit: counters, pairing, and a record with the backtrace.
+static __always_inline void hit(struct pt_regs *ctx, struct site *s, struct site_probe *sp,
+                                u32 tgid, u64 pc, u64 goid, u64 depth, u64 now) {
+    u32 probe = sp->probe;
     struct counters *c = counts.lookup(&probe);
     if (!c)
-        return 0;
-    u64 now = bpf_ktime_get_ns();
-    u64 g = ctx->r14;
-    u64 goid = 0, stack_hi = 0;
-    bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + s->goid_off));
-    bpf_probe_read_user(&stack_hi, sizeof(stack_hi), (void *)(g + s->stack_hi_off));
-    u64 cfa = ctx->sp + s->sp_delta + 8;
-
+        return;
     int zero = 0;
     u64 *seq = seqs.lookup(&zero);
     if (!seq)
-        return 0;
+        return;
     u64 id = ((*seq)++ << 8) | (bpf_get_smp_processor_id() & 0xff);
     id += 256;  // never 0: 0 means "no entry"
 
-    u8 kind = s->kind;
+    u8 kind = sp->kind;
     u64 duration = 0, entry_id = 0;
     u8 paired = 0;
     struct inflight_key ik = {};
     ik.goid = goid;
-    ik.depth = stack_hi - cfa;
-    ik.tgid = key.tgid;
+    ik.depth = depth;
+    ik.tgid = tgid;
     ik.probe = probe;
     if (kind == KIND_RETURN) {
         c->returns++;
@@ -168,7 +162,7 @@ int on_site(struct pt_regs *ctx) {
         }
     } else {
         c->hits++;
-        if (kind == KIND_ENTRY && !s->inlined) {
+        if (kind == KIND_ENTRY && !sp->inlined) {
             struct inflight v = {now, id};
             inflight.update(&ik, &v);
             c->tracked++;
@@ -178,24 +172,24 @@ int on_site(struct pt_regs *ctx) {
     if (!within_budget(now)) {
         c->dropped++;
         c->throttled++;
-        return 0;
+        return;
     }
     struct event *e = events.ringbuf_reserve(sizeof(struct event));
     if (!e) {
         c->dropped++;
-        return 0;
+        return;
     }
     e->event_id = id;
     e->entry_id = entry_id;
     e->ts_ns = now;
     e->duration_ns = duration;
     e->goid = goid;
-    e->pc = key.pc;
-    e->tgid = key.tgid;
+    e->pc = pc;
+    e->tgid = tgid;
     e->tid = (u32)bpf_get_current_pid_tgid();
     e->probe = probe;
     e->kind = kind;
-    e->inlined = s->inlined;
+    e->inlined = sp->inlined;
     e->paired = paired;
     e->truncated = 0;
     e->pad = 0;
@@ -203,9 +197,8 @@ int on_site(struct pt_regs *ctx) {
     // The backtrace by frame pointers. At a site where no frame is set up yet or
     // any more (SP delta 0: a frameless function, or a RET after the epilogue), the
     // return address is at SP and BP is still the caller's.
-    u32 n = 0;
-    e->pcs[0] = key.pc;
-    n = 1;
+    u32 n = 1;
+    e->pcs[0] = pc;
     u64 bp = ctx->bp;
     if (s->sp_delta == 0) {
         u64 ret = 0;
@@ -230,5 +223,26 @@ int on_site(struct pt_regs *ctx) {
     e->nframes = n;
     events.ringbuf_submit(e, BPF_RB_NO_WAKEUP);
     c->kept++;
+}
+
+int on_site(struct pt_regs *ctx) {
+    struct site_key key = {};
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    key.tgid = tgid;
+    key.pc = PT_REGS_IP(ctx);
+    struct site *s = sites.lookup(&key);
+    if (!s)
+        return 0;
+    u64 now = bpf_ktime_get_ns();
+    u64 g = ctx->r14;
+    u64 goid = 0, stack_hi = 0;
+    bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + s->goid_off));
+    bpf_probe_read_user(&stack_hi, sizeof(stack_hi), (void *)(g + s->stack_hi_off));
+    u64 depth = stack_hi - (ctx->sp + s->sp_delta + 8);
+    for (int i = 0; i < SITE_PROBES; i++) {
+        if (i >= s->n)
+            break;
+        hit(ctx, s, &s->probes[i], tgid, key.pc, goid, depth, now);
+    }
     return 0;
 }
