@@ -103,7 +103,8 @@ def run_trace(args: argparse.Namespace) -> int:
         raise SideEyeError("nothing to trace: give --probe LOC, or a --spec with [probes]")
 
     with lock_targets(pids):
-        session = TraceSession(pids, locations, max_events_per_s=args.max_events_per_s)
+        links = {"auto": None, "link": True, "perf": False}[getattr(args, "uprobes", "auto")]
+        session = TraceSession(pids, locations, max_events_per_s=args.max_events_per_s, links=links)
         display: _Display | None = None
         writer: EventWriter | None = None
         stop = threading.Event()
