@@ -197,23 +197,28 @@ class Trace:
             (self.stdout if fd == self.proc.stdout.fileno() else self.stderr).extend(chunk)
 
     def json_lines(self) -> list[dict[str, Any]]:
+        """The --json objects printed so far (complete lines only)."""
         out = []
-        for line in bytes(self.stdout).decode().splitlines():
+        complete = bytes(self.stdout).rpartition(b"\n")[0]
+        for line in complete.decode().splitlines():
             if line.strip():
                 obj = json.loads(line)
                 assert isinstance(obj, dict), line
                 out.append(obj)
         return out
 
-    def wait_json(self, kind: str = "probe", timeout: float = ATTACH_TIMEOUT_S) -> None:
-        """Wait for the first --json object of `kind`."""
+    def wait_json(
+        self, kind: str = "probe", timeout: float = ATTACH_TIMEOUT_S, after: float = 0.0
+    ) -> None:
+        """Wait for a --json object of `kind` (a probe line's `t` at or after `after`)."""
         deadline = time.monotonic() + timeout
         while True:
             self.pump(0.1)
-            complete = bytes(self.stdout).rsplit(b"\n", 1)[0].decode()
-            for line in complete.splitlines():
-                if line.strip() and json.loads(line).get("type") == kind:
-                    return
+            if any(
+                o.get("type") == kind and (kind != "probe" or o["t"] >= after)
+                for o in self.json_lines()
+            ):
+                return
             assert self.proc.poll() is None or kind == "end", (
                 f"trace exited ({self.proc.returncode}): {self.stderr.decode()[-2000:]}"
             )
