@@ -23,6 +23,7 @@ from .layout import LayoutError, RuntimeLayout, layout_from_dwarf, layout_from_j
 from .moduledata import find_moduledata, locate_pclntab
 from .pclntab import (
     InlineTrees,
+    Pclntab,
     PclntabError,
     RawFrame,
     print_name,
@@ -298,6 +299,15 @@ class GoBinary:
     def read_static(self, addr: int, size: int) -> bytes:
         """Bytes of the file image at a virtual address (zeros in .bss)."""
         return self._image.read(addr, size)
+
+    @property
+    def pclntab(self) -> Pclntab:
+        """The parsed pclntab, for analyses of code sites (events/locations.py)."""
+        return self._tab
+
+    @property
+    def inline_trees(self) -> InlineTrees:
+        return self._inl
 
     @property
     def text_range(self) -> tuple[int, int]:

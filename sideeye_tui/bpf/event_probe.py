@@ -1,0 +1,125 @@
+"""The dynamic-events probe: its C source (c/event_probe.c), parameters and records.
+
+The C is a real file shipped with the package; this module only writes the #define
+header that sizes it, and mirrors its structs in ctypes once. Records are read by
+field name through `Event`, never by position.
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+from dataclasses import dataclass
+from importlib import resources
+
+KIND_ENTRY = 0
+KIND_RETURN = 1
+KIND_LINE = 2
+KIND_CODES = {"entry": KIND_ENTRY, "return": KIND_RETURN, "line": KIND_LINE}
+KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
+
+MAX_FRAMES = 64  # a power of two: the C masks indexes with it
+BUCKETS = 64  # log2 buckets of nanoseconds: all of u64
+SITE_PROBES = 4  # probes sharing one pc (a function's entry and lines there)
+
+
+@dataclass(frozen=True)
+class EventLimits:
+    max_sites: int = 65536
+    max_probes: int = 1024
+    inflight: int = 65536  # calls in flight at once, all goroutines (LRU beyond)
+    ringbuf_pages: int = 4096  # 16 MiB
+
+    def header(self) -> str:
+        return "".join(
+            f"#define {name} {value}\n"
+            for name, value in (
+                ("MAX_SITES", self.max_sites),
+                ("MAX_PROBES", self.max_probes),
+                ("MAX_FRAMES", MAX_FRAMES),
+                ("INFLIGHT_MAX", self.inflight),
+                ("RINGBUF_PAGES", self.ringbuf_pages),
+                ("BUCKETS", BUCKETS),
+                ("SITE_PROBES", SITE_PROBES),
+            )
+        )
+
+
+def c_source() -> str:
+    return resources.files(__package__).joinpath("c/event_probe.c").read_text()
+
+
+def program_text(limits: EventLimits) -> str:
+    """The whole program: the header of parameters, then the C file."""
+    return limits.header() + c_source()
+
+
+class SiteKey(ct.Structure):
+    _fields_ = [("tgid", ct.c_uint32), ("pad", ct.c_uint32), ("pc", ct.c_uint64)]
+
+
+class SiteProbe(ct.Structure):
+    _fields_ = [
+        ("probe", ct.c_uint32),
+        ("kind", ct.c_uint8),
+        ("inlined", ct.c_uint8),
+        ("pad", ct.c_uint16),
+    ]
+
+
+class SiteValue(ct.Structure):
+    _fields_ = [
+        ("sp_delta", ct.c_uint32),
+        ("goid_off", ct.c_uint32),
+        ("stack_hi_off", ct.c_uint32),
+        ("n", ct.c_uint32),
+        ("probes", SiteProbe * SITE_PROBES),
+    ]
+
+
+class Counters(ct.Structure):
+    _fields_ = [
+        ("hits", ct.c_uint64),
+        ("returns", ct.c_uint64),
+        ("kept", ct.c_uint64),
+        ("dropped", ct.c_uint64),
+        ("throttled", ct.c_uint64),
+        ("unpaired", ct.c_uint64),
+        ("tracked", ct.c_uint64),
+        ("paired", ct.c_uint64),
+    ]
+
+
+class Budget(ct.Structure):
+    _fields_ = [("window_ns", ct.c_uint64), ("used", ct.c_uint64), ("cap", ct.c_uint64)]
+
+
+class Event(ct.Structure):
+    """struct event of c/event_probe.c."""
+
+    _fields_ = [
+        ("event_id", ct.c_uint64),
+        ("entry_id", ct.c_uint64),
+        ("ts_ns", ct.c_uint64),
+        ("duration_ns", ct.c_uint64),
+        ("goid", ct.c_uint64),
+        ("pc", ct.c_uint64),
+        ("tgid", ct.c_uint32),
+        ("tid", ct.c_uint32),
+        ("probe", ct.c_uint32),
+        ("kind", ct.c_uint8),
+        ("inlined", ct.c_uint8),
+        ("paired", ct.c_uint8),
+        ("truncated", ct.c_uint8),
+        ("nframes", ct.c_uint32),
+        ("pad", ct.c_uint32),
+        ("pcs", ct.c_uint64 * MAX_FRAMES),
+    ]
+
+
+def layout(struct: type[ct.Structure]) -> list[tuple[str, int, int]]:
+    """(name, offset, size) of each field: what the layout test compares."""
+    out = []
+    for name, *_ in struct._fields_:
+        f = getattr(struct, name)
+        out.append((name, int(f.offset), int(f.size)))
+    return out

@@ -1,0 +1,275 @@
+"""The dynamic-events tables: a trace written batch by batch while it runs.
+
+Each batch (about a second of events, their new backtraces and the per-second
+aggregates) is one transaction, so a trace killed with SIGKILL keeps every batch
+but the one in progress. Events go through a CSV file in RAM and DuckDB's CSV
+reader, as snapshots do (see writer.py): the Python client inserts plain rows one by
+one, far below the 100,000 events a second a trace must keep up with.
+
+The tables are created on the first trace, in a new file or in a snapshot file
+(whose meta and schema version are checked as for a snapshot).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import duckdb
+
+from ..errors import StoreError
+from ..model import EventBatch, Frame, ProbeInfo
+from .database import connect, init_schema
+from .files import owner_only
+from .writer import _csv_out, _read_csv, _scratch_dir, stack_id, tool_version
+
+EVENT_TABLES: tuple[str, ...] = (
+    """CREATE TABLE IF NOT EXISTS traces (
+        trace_id INTEGER PRIMARY KEY,
+        started TIMESTAMPTZ NOT NULL,
+        ended TIMESTAMPTZ,
+        hostname VARCHAR,
+        tool_version VARCHAR,
+        spec_paths VARCHAR,
+        end_reason VARCHAR,
+        max_events_per_s BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS probes (
+        trace_id INTEGER NOT NULL,
+        probe_id INTEGER NOT NULL,
+        pid INTEGER NOT NULL,
+        kind VARCHAR,
+        location VARCHAR,
+        function VARCHAR,
+        file VARCHAR,
+        line INTEGER,
+        pcs INTEGER,
+        error VARCHAR
+    )""",
+    """CREATE TABLE IF NOT EXISTS events (
+        trace_id INTEGER NOT NULL,
+        event_id BIGINT NOT NULL,
+        probe_id INTEGER NOT NULL,
+        pid INTEGER,
+        tid INTEGER,
+        goid BIGINT,
+        ts TIMESTAMPTZ,
+        ts_ns BIGINT,
+        kind VARCHAR,
+        duration_ns BIGINT,
+        entry_event_id BIGINT,
+        stack_id UBIGINT,
+        inlined BOOLEAN
+    )""",
+    """CREATE TABLE IF NOT EXISTS event_stacks (
+        trace_id INTEGER NOT NULL,
+        stack_id UBIGINT NOT NULL,
+        depth INTEGER NOT NULL,
+        function VARCHAR,
+        file VARCHAR,
+        line INTEGER,
+        pc UBIGINT,
+        inlined BOOLEAN
+    )""",
+    """CREATE TABLE IF NOT EXISTS probe_rates (
+        trace_id INTEGER NOT NULL,
+        probe_id INTEGER NOT NULL,
+        second TIMESTAMPTZ NOT NULL,
+        hits BIGINT,
+        kept BIGINT,
+        dropped BIGINT,
+        returns BIGINT,
+        throttled BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS probe_durations (
+        trace_id INTEGER NOT NULL,
+        probe_id INTEGER NOT NULL,
+        second TIMESTAMPTZ NOT NULL,
+        bucket INTEGER NOT NULL,
+        count BIGINT
+    )""",
+)
+
+_EVENT_COLUMNS = (
+    "'event_id': 'BIGINT', 'probe_id': 'INTEGER', 'pid': 'INTEGER', 'tid': 'INTEGER',"
+    " 'goid': 'BIGINT', 'ts_ns': 'BIGINT', 'kind': 'VARCHAR', 'duration_ns': 'BIGINT',"
+    " 'entry_event_id': 'BIGINT', 'stack_id': 'UBIGINT', 'inlined': 'TINYINT'"
+)
+
+_INSERT_EVENTS = """
+INSERT INTO events
+SELECT $tid, event_id, probe_id, pid, tid, goid,
+       TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds(ts_ns // 1000),
+       ts_ns, kind, duration_ns, entry_event_id, stack_id, inlined::BOOLEAN
+FROM {source}
+"""
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class EventWriter:
+    """One trace in one DuckDB file, open for the whole run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        with owner_only():
+            self.con = connect(path, read_only=False)
+        try:
+            self._in_transaction(self._create)
+        except BaseException:
+            self.con.close()
+            raise
+        self.trace_id = 0
+        self._stack_ids: dict[int, int] = {}  # the session's stack keys -> stack_id
+        self._written: set[int] = set()  # stack_ids with rows in event_stacks
+
+    def _in_transaction(self, work: object, *args: object) -> None:
+        assert callable(work)
+        try:
+            with owner_only():
+                self.con.begin()
+                try:
+                    work(*args)
+                    self.con.commit()
+                except BaseException:
+                    self.con.rollback()
+                    raise
+        except duckdb.Error as e:
+            raise StoreError(f"{self.path}: cannot write the trace: {e}") from e
+
+    def _create(self) -> None:
+        init_schema(self.con, self.path)
+        for ddl in EVENT_TABLES:
+            self.con.execute(ddl)
+
+    def begin_trace(
+        self,
+        probes: Sequence[ProbeInfo],
+        spec_paths: Sequence[str] = (),
+        max_events_per_s: int = 0,
+        started: datetime | None = None,
+    ) -> int:
+        """A new row of traces and the probes' rows; returns the trace_id."""
+
+        def work() -> None:
+            row = self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchone()
+            assert row is not None
+            self.trace_id = int(row[0])
+            self.con.execute(
+                "INSERT INTO traces VALUES (?, ?, NULL, ?, ?, ?, NULL, ?)",
+                [
+                    self.trace_id,
+                    started or datetime.now(UTC),
+                    socket.gethostname(),
+                    tool_version(),
+                    ", ".join(spec_paths) or None,
+                    max_events_per_s or None,
+                ],
+            )
+            if probes:
+                self.con.executemany(
+                    "INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        [
+                            self.trace_id,
+                            p.probe_id,
+                            p.pid,
+                            p.kind,
+                            p.location,
+                            p.function,
+                            p.file,
+                            p.line,
+                            p.pcs,
+                            p.error,
+                        ]
+                        for p in probes
+                    ],
+                )
+
+        self._in_transaction(work)
+        return self.trace_id
+
+    def write(self, batch: EventBatch) -> None:
+        """One batch, in one transaction."""
+        if not (batch.events or batch.stacks or batch.seconds):
+            return
+        self._in_transaction(self._write, batch)
+
+    def _write(self, batch: EventBatch) -> None:
+        tid = self.trace_id
+        con = self.con
+        stack_rows = []
+        for key, frames in batch.stacks:
+            sid = stack_id(frames) & 0xFFFFFFFFFFFFFFFF
+            self._stack_ids[key] = sid
+            if sid not in self._written:
+                self._written.add(sid)
+                stack_rows.extend(_frame_rows(tid, sid, frames))
+        if stack_rows:
+            con.executemany("INSERT INTO event_stacks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", stack_rows)
+        if batch.events:
+            ids = self._stack_ids
+            with _scratch_dir() as scratch:
+                path = os.path.join(scratch, "events.csv")
+                with _csv_out(path) as out:
+                    csv.writer(out, lineterminator="\n").writerows(
+                        (
+                            e.event_id,
+                            e.probe_id,
+                            e.pid,
+                            e.tid,
+                            e.goid,
+                            e.ts_ns,
+                            e.kind,
+                            e.duration_ns,
+                            e.entry_event_id,
+                            ids.get(e.stack),
+                            int(e.inlined),
+                        )
+                        for e in batch.events
+                    )
+                con.execute(
+                    _INSERT_EVENTS.format(source=_read_csv(path, _EVENT_COLUMNS)), {"tid": tid}
+                )
+        if batch.seconds:
+            con.executemany(
+                "INSERT INTO probe_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [tid, s.probe_id, _utc(s.t), s.hits, s.kept, s.dropped, s.returns, s.throttled]
+                    for s in batch.seconds
+                ],
+            )
+            rows = [
+                [tid, s.probe_id, _utc(s.t), bucket, count]
+                for s in batch.seconds
+                for bucket, count in s.durations
+            ]
+            if rows:
+                con.executemany("INSERT INTO probe_durations VALUES (?, ?, ?, ?, ?)", rows)
+
+    def end_trace(self, reason: str, ended: datetime | None = None) -> None:
+        def work() -> None:
+            self.con.execute(
+                "UPDATE traces SET ended = ?, end_reason = ? WHERE trace_id = ?",
+                [ended or datetime.now(UTC), reason, self.trace_id],
+            )
+
+        self._in_transaction(work)
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        except duckdb.Error as e:
+            raise StoreError(f"{self.path}: cannot close: {e}") from e
+
+
+def _frame_rows(trace_id: int, sid: int, frames: tuple[Frame, ...]) -> list[list[object]]:
+    return [
+        [trace_id, sid, depth, f.function, f.file, f.line, f.pc, f.inlined]
+        for depth, f in enumerate(frames)
+    ]
