@@ -18,6 +18,7 @@ import (
 	"debug/elf"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -71,13 +72,16 @@ func marks(src []byte) map[string]int {
 	return out
 }
 
-// symbols is the set of function symbols of the executable.
+// symbols is the set of function symbols of the executable (empty when stripped).
 func symbols(exe string) map[string]bool {
 	out := map[string]bool{}
 	f, err := elf.Open(exe)
 	must(err)
 	defer f.Close()
 	syms, err := f.Symbols()
+	if errors.Is(err, elf.ErrNoSymbols) {
+		return out // linked with -s: no symbol table
+	}
 	must(err)
 	for _, s := range syms {
 		if elf.ST_TYPE(s.Info) == elf.STT_FUNC {
