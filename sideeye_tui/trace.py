@@ -41,9 +41,12 @@ def _check_output(path: str) -> None:
         open_store(path, read_only=True).close()  # raises unless it is ours and current
 
 
+Captures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+
+
 def _spec_locations(
     spec_path: str | None, targets: list[tuple[str, str | None]]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], Captures]:
     """The probes of the spec (--spec, or those discovered for the targets), and the
     spec files they came from."""
     from .spec import resolve_specs
@@ -54,20 +57,16 @@ def _spec_locations(
             raise SideEyeError(w)  # a probe spec asked for by name must be right
         _warn(w)
     if spec is None or not spec.probes:
-        return [], []
+        return [], [], {}
     for p in spec.probes:
         if p.when is not None:
             raise SideEyeError(
                 f"{', '.join(p.sources)}: probes.{p.location}: `when` conditions are not"
                 " supported yet"
             )
-        if p.capture or p.on_return:
-            _warn(
-                f"{', '.join(p.sources)}: probes.{p.location}: captured values are not"
-                " supported yet; the probe records events without them"
-            )
     paths = sorted({s for p in spec.probes for s in p.sources})
-    return [p.location for p in spec.probes], paths
+    captures = {p.location: (p.capture, p.on_return) for p in spec.probes}
+    return [p.location for p in spec.probes], paths, captures
 
 
 def _summary(
@@ -95,7 +94,7 @@ def run_trace(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration) if args.duration is not None else None
     targets = [check_target(pid) for pid in pids]
     _check_output(args.output)
-    spec_locations, spec_paths = _spec_locations(
+    spec_locations, spec_paths, captures = _spec_locations(
         args.spec, [(t.exe, t.main_module) for t in targets]
     )
     locations = list(dict.fromkeys([*args.probe, *spec_locations]))
@@ -104,7 +103,13 @@ def run_trace(args: argparse.Namespace) -> int:
 
     with lock_targets(pids):
         links = {"auto": None, "link": True, "perf": False}[getattr(args, "uprobes", "auto")]
-        session = TraceSession(pids, locations, max_events_per_s=args.max_events_per_s, links=links)
+        session = TraceSession(
+            pids,
+            locations,
+            max_events_per_s=args.max_events_per_s,
+            links=links,
+            captures=captures,
+        )
         display: _Display | None = None
         writer: EventWriter | None = None
         stop = threading.Event()

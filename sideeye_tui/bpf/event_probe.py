@@ -11,6 +11,8 @@ import ctypes as ct
 from dataclasses import dataclass
 from importlib import resources
 
+from ..values import plan as vp
+
 KIND_ENTRY = 0
 KIND_RETURN = 1
 KIND_LINE = 2
@@ -22,12 +24,33 @@ BUCKETS = 64  # log2 buckets of nanoseconds: all of u64
 SITE_PROBES = 4  # probes sharing one pc (a function's entry and lines there)
 
 
+# Values (see values/chase.py for the same chase in Python)
+MAX_PIECES = vp.MAX_PIECES
+MAX_OPS = vp.MAX_OPS
+MAX_SLOTS = vp.MAX_SLOTS
+MAX_EXPRS = 16  # expressions captured at one probe
+VALUE_MAX = 512  # bytes of one copied item (as vp.ITEM_MAX)
+QUEUE = 64  # items waiting per event
+SCAN = 256  # slots looked at per copied item
+CHASE_STEPS = 32  # scan steps or item copies per invocation of `chase`
+MAX_CHASE_CALLS = 30
+PIECE_REG = 1
+PIECE_STACK = 2
+VREC_ROOT = 1
+VREC_ITEM = 2
+ROOT_ASSEMBLED = 5
+
+
 @dataclass(frozen=True)
 class EventLimits:
     max_sites: int = 65536
     max_probes: int = 1024
     inflight: int = 65536  # calls in flight at once, all goroutines (LRU beyond)
     ringbuf_pages: int = 4096  # 16 MiB
+    vals_pages: int = 4096  # 16 MiB of value records
+    max_vexprs: int = 16384  # (site, expression) pairs
+    max_ctypes: int = 4096
+    max_rtypes: int = 8192
 
     def header(self) -> str:
         return "".join(
@@ -40,6 +63,21 @@ class EventLimits:
                 ("RINGBUF_PAGES", self.ringbuf_pages),
                 ("BUCKETS", BUCKETS),
                 ("SITE_PROBES", SITE_PROBES),
+                ("MAX_PIECES", MAX_PIECES),
+                ("MAX_OPS", MAX_OPS),
+                ("MAX_SLOTS", MAX_SLOTS),
+                ("MAX_EXPRS", MAX_EXPRS),
+                ("VALUE_MAX", VALUE_MAX),
+                ("QUEUE", QUEUE),
+                ("SCAN", SCAN),
+                ("CHASE_STEPS", CHASE_STEPS),
+                ("MAX_CHASE_CALLS", MAX_CHASE_CALLS),
+                ("MAX_PTR_DEPTH", vp.MAX_PTR_DEPTH),
+                ("FRAME_BUDGET", vp.FRAME_BUDGET),
+                ("MAX_VEXPRS", self.max_vexprs),
+                ("MAX_CTYPES", self.max_ctypes),
+                ("MAX_RTYPES", self.max_rtypes),
+                ("VALS_PAGES", self.vals_pages),
             )
         )
 
@@ -62,7 +100,8 @@ class SiteProbe(ct.Structure):
         ("probe", ct.c_uint32),
         ("kind", ct.c_uint8),
         ("inlined", ct.c_uint8),
-        ("pad", ct.c_uint16),
+        ("nexpr", ct.c_uint16),
+        ("first_expr", ct.c_uint32),
     ]
 
 
@@ -72,6 +111,8 @@ class SiteValue(ct.Structure):
         ("goid_off", ct.c_uint32),
         ("stack_hi_off", ct.c_uint32),
         ("n", ct.c_uint32),
+        ("tag", ct.c_uint32),
+        ("pad", ct.c_uint32),
         ("probes", SiteProbe * SITE_PROBES),
     ]
 
@@ -123,3 +164,58 @@ def layout(struct: type[ct.Structure]) -> list[tuple[str, int, int]]:
         f = getattr(struct, name)
         out.append((name, int(f.offset), int(f.size)))
     return out
+
+
+class VPiece(ct.Structure):
+    _fields_ = [("kind", ct.c_uint16), ("reg", ct.c_uint16), ("off", ct.c_int32)]
+
+
+class VOp(ct.Structure):
+    _fields_ = [
+        ("kind", ct.c_uint32),
+        ("arg", ct.c_uint32),
+        ("elem", ct.c_uint32),
+        ("pad", ct.c_uint32),
+    ]
+
+
+class VExpr(ct.Structure):
+    _fields_ = [
+        ("npieces", ct.c_uint32),
+        ("nops", ct.c_uint32),
+        ("size", ct.c_uint32),
+        ("ctype", ct.c_uint32),
+        ("unavailable", ct.c_uint32),
+        ("pad", ct.c_uint32),
+        ("pieces", VPiece * MAX_PIECES),
+        ("ops", VOp * MAX_OPS),
+    ]
+
+
+class VSlot(ct.Structure):
+    _fields_ = [
+        ("off", ct.c_uint32),
+        ("kind", ct.c_uint32),
+        ("target", ct.c_uint32),
+        ("aux", ct.c_uint32),
+        ("cap", ct.c_uint32),
+        ("target2", ct.c_uint32),
+    ]
+
+
+class VCType(ct.Structure):
+    _fields_ = [("size", ct.c_uint32), ("nslots", ct.c_uint32), ("slots", VSlot * MAX_SLOTS)]
+
+
+class VRec(ct.Structure):
+    """struct vrec: an expression's root (VREC_ROOT) or a copied item (VREC_ITEM)."""
+
+    _fields_ = [
+        ("kind", ct.c_uint32),
+        ("index", ct.c_uint32),
+        ("event_id", ct.c_uint64),
+        ("addr", ct.c_uint64),
+        ("status", ct.c_uint32),
+        ("len", ct.c_uint32),
+        ("data", ct.c_uint8 * VALUE_MAX),
+    ]

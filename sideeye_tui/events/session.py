@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import contextlib
 import ctypes as ct
+import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..bpf import event_probe as ep
 from ..capture.decode import Decoder
 from ..errors import CaptureError, ProcessError, SideEyeError
-from ..model import EventBatch, Frame, ProbeInfo, ProbeSecond, TraceEvent
+from ..model import CapturedValue, EventBatch, Frame, ProbeInfo, ProbeSecond, TraceEvent
 from ..procs import check_target, process_alive
+from ..values.at_pc import EventValuesCompiler
 from .locations import Resolved
 from .targets import Target, open_target, place
+from .values import TargetValues, ValueRecords, columns, compile_probe, fill_maps
 
 TICK_S = 1.0  # aggregates read, batch written
 DRAIN_S = 0.02  # ring buffer drained
@@ -38,6 +41,8 @@ END_EXITED = "targets exited"
 class _ProbeState:
     info: ProbeInfo
     function: bool  # entry and return sites: durations to read
+    capture: tuple[str, ...] = ()
+    on_return: tuple[str, ...] = ()
     last: ep.Counters = field(default_factory=ep.Counters)
     last_buckets: list[int] = field(default_factory=lambda: [0] * ep.BUCKETS)
 
@@ -60,7 +65,9 @@ class TraceSession:
         max_events_per_s: int = 0,
         links: bool | None = None,
         limits: ep.EventLimits | None = None,
+        captures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
     ) -> None:
+        """captures: location -> (expressions at entry or at the line, at return)."""
         from ..bpf.loader import EventProgram  # loads BCC
 
         self.limits = limits or ep.EventLimits()
@@ -68,6 +75,7 @@ class TraceSession:
         self.probes: list[_ProbeState] = []
         self.warnings: list[str] = []
         self._offsets: dict[int, list[int]] = {}  # pid -> file offsets to probe
+        self._values_of: dict[int, TargetValues] = {}
         resolved: list[tuple[Target, _ProbeState, Resolved]] = []
         try:
             for pid in pids:
@@ -89,11 +97,17 @@ class TraceSession:
                 raise SideEyeError(
                     f"too many probes ({len(self.probes)}; at most {self.limits.max_probes})"
                 )
+            self._values = self._compile_values(resolved, captures or {})
         except BaseException:
             self._close_binaries()
             raise
         self.program = EventProgram(ep.program_text(self.limits), links=links)
         try:
+            if self._values:
+                try:
+                    fill_maps(self.program.bpf, self._values, self.limits)
+                except ValueError as e:
+                    raise SideEyeError(f"values: {e}") from None
             self._fill(resolved, max_events_per_s)
             for target in self.targets:
                 offsets = self._offsets.get(target.pid)
@@ -136,14 +150,50 @@ class TraceSession:
                     e.inlined,
                     e.paired,
                     tuple(e.pcs[:n]),
+                    e.pc,
                 )
             )
             return 0
 
         self._on_record = on_record  # kept alive: BCC holds only a C pointer to it
         self.program.bpf[b"events"].open_ring_buffer(on_record)
+        self._vrecs = ValueRecords()
+        self._on_vrec = self._vrecs.on_record
+        self.program.bpf[b"vals"].open_ring_buffer(self._on_vrec)
+        self._held: list[tuple[Any, ...]] = []  # events whose values are not all in yet
+        self._held_once: set[int] = set()
 
     # -- set-up ----------------------------------------------------------------------
+
+    def _compile_values(
+        self,
+        resolved: list[tuple[Target, _ProbeState, Resolved]],
+        captures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]],
+    ) -> list[TargetValues]:
+        """Compiles every probe's captures at each of its sites; records the columns."""
+        out: dict[int, TargetValues] = {}
+        for target, state, r in resolved:
+            capture, on_return = captures.get(state.info.location, ((), ()))
+            if not capture and not on_return:
+                continue
+            tv = out.get(target.pid)
+            if tv is None:
+                tv = out[target.pid] = TargetValues(
+                    target, self.targets.index(target), EventValuesCompiler(target.binary)
+                )
+            compile_probe(tv, state.info.probe_id, r, tuple(capture), tuple(on_return))
+            state.info = dataclasses.replace(
+                state.info,
+                captures=columns(tv, tuple(capture)) if capture else (),
+                return_captures=columns(tv, tuple(on_return)) if on_return else (),
+            )
+            state.capture = tuple(capture)
+            state.on_return = tuple(on_return)
+        for tv in out.values():
+            for w in dict.fromkeys(tv.compiler.out.warnings):
+                self.warnings.append(f"pid {tv.target.pid}: {w}")
+        self._values_of = out
+        return list(out.values())
 
     def _fill(self, resolved: Iterable[tuple[Target, _ProbeState, Resolved]], cap: int) -> None:
         """The sites map: per (pid, pc), the probes there (a function's entry and a line
@@ -158,6 +208,7 @@ class TraceSession:
                         sp_delta=s.sp_delta,
                         goid_off=target.goid_off,
                         stack_hi_off=target.stack_hi_off,
+                        tag=self.targets.index(target),
                     )
                     self._offsets.setdefault(target.pid, []).append(target.binary.file_offset(s.pc))
                 if value.n >= ep.SITE_PROBES:
@@ -168,6 +219,11 @@ class TraceSession:
                 slot.probe = state.info.probe_id
                 slot.kind = ep.KIND_CODES[s.kind]
                 slot.inlined = int(s.inlined)
+                tv = self._values_of.get(target.pid)
+                at = tv.at.get((s.pc, state.info.probe_id)) if tv is not None else None
+                if at is not None and at[0] >= 0:
+                    slot.first_expr = at[0]
+                    slot.nexpr = min(len(at[1]), ep.MAX_EXPRS)
                 value.n += 1
         if len(grouped) > self.limits.max_sites:
             raise SideEyeError(
@@ -215,7 +271,7 @@ class TraceSession:
         self.program.detach()
         self.program.bpf.ring_buffer_consume()
         seconds = self._read_aggregates()
-        sink(self._batch(seconds))
+        sink(self._batch(seconds, final=True))
         on_second(seconds)
         totals = self._totals()
         return TraceSummary(
@@ -269,24 +325,51 @@ class TraceSession:
             p.last = now
         return out
 
-    def _batch(self, seconds: list[ProbeSecond]) -> EventBatch:
-        records, self._records = self._records, []
+    def _batch(self, seconds: list[ProbeSecond], final: bool = False) -> EventBatch:
+        records, self._records = self._held + self._records, []
+        self._held = []
         events = []
         offset = self._clock_offset
-        for (
-            event_id,
-            entry_id,
-            ts,
-            duration,
-            goid,
-            tgid,
-            tid,
-            probe,
-            kind,
-            inlined,
-            paired,
-            pcs,
-        ) in records:
+        by_id = {p.info.probe_id: p for p in self.probes}
+        for rec in records:
+            (
+                event_id,
+                entry_id,
+                ts,
+                duration,
+                goid,
+                tgid,
+                tid,
+                probe,
+                kind,
+                inlined,
+                paired,
+                pcs,
+                pc,
+            ) = rec
+            values: tuple[CapturedValue, ...] = ()
+            state = by_id.get(probe)
+            tv = self._values_of.get(tgid)
+            if state is not None and tv is not None:
+                target = tv.target
+                at = tv.at.get((pc - target.bias, probe))
+                if at is not None:
+                    _first, texts, roots = at
+                    # Values come through a ring buffer of their own: an event whose
+                    # values are not all in waits for the next batch, once.
+                    if (
+                        not final
+                        and event_id not in self._held_once
+                        and not self._vrecs.complete(event_id, len(roots))
+                    ):
+                        self._held_once.add(event_id)
+                        self._held.append(rec)
+                        continue
+                    self._held_once.discard(event_id)
+                    compiled = tv.compiler.out.expressions[texts]
+                    values = self._vrecs.take(
+                        event_id, goid, pc - target.bias, texts, roots, compiled, tv.decoder
+                    )
             events.append(
                 TraceEvent(
                     event_id=event_id,
@@ -300,6 +383,7 @@ class TraceSession:
                     entry_event_id=entry_id if paired else None,
                     stack=self._stack(tgid, pcs),
                     inlined=bool(inlined),
+                    values=values,
                 )
             )
         self._kept += len(events)

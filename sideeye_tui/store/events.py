@@ -13,6 +13,7 @@ The tables are created on the first trace, in a new file or in a snapshot file
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 from collections.abc import Sequence
@@ -84,6 +85,12 @@ EVENT_TABLES: tuple[str, ...] = (
         returns BIGINT,
         throttled BIGINT
     )""",
+    """CREATE TABLE IF NOT EXISTS event_capture_errors (
+        trace_id INTEGER NOT NULL,
+        event_id BIGINT NOT NULL,
+        expression VARCHAR,
+        reason VARCHAR
+    )""",
     """CREATE TABLE IF NOT EXISTS probe_durations (
         trace_id INTEGER NOT NULL,
         probe_id INTEGER NOT NULL,
@@ -125,6 +132,8 @@ class EventWriter:
             self.con.close()
             raise
         self.trace_id = 0
+        # (probe_id, kind) -> (table, ((expression, SQL type), ...))
+        self._tables: dict[tuple[int, str], tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._stack_ids: dict[int, int] = {}  # the session's stack keys -> stack_id
         self._written: set[int] = set()  # stack_ids with rows in event_stacks
 
@@ -192,7 +201,38 @@ class EventWriter:
                 )
 
         self._in_transaction(work)
+        self._tables = {}
+        for p in probes:
+            if p.error is not None:
+                continue
+            if p.kind == "line":
+                if p.captures:
+                    self._tables[(p.probe_id, "line")] = (p.location, p.captures)
+            else:
+                if p.captures:
+                    self._tables[(p.probe_id, "entry")] = (f"{p.location}@entry", p.captures)
+                if p.return_captures:
+                    self._tables[(p.probe_id, "return")] = (
+                        f"{p.location}@return",
+                        p.return_captures,
+                    )
+        if self._tables:
+            self._in_transaction(self._create_capture_tables)
         return self.trace_id
+
+    def _create_capture_tables(self) -> None:
+        """One table per probe and kind with captures, as function tables are: the key
+        columns, then one column per expression (typed, or JSON). An existing table
+        (an earlier trace) gets the columns it lacks."""
+        for name, cols in {v[0]: v[1] for v in self._tables.values()}.items():
+            q = _quote(name)
+            defs = ", ".join(f"{_quote(text)} {kind}" for text, kind in cols)
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {q} (trace_id INTEGER NOT NULL,"
+                f" event_id BIGINT NOT NULL, pid INTEGER, goid BIGINT, {defs})"
+            )
+            for text, kind in cols:
+                self.con.execute(f"ALTER TABLE {q} ADD COLUMN IF NOT EXISTS {_quote(text)} {kind}")
 
     def write(self, batch: EventBatch) -> None:
         """One batch, in one transaction."""
@@ -236,6 +276,7 @@ class EventWriter:
                 con.execute(
                     _INSERT_EVENTS.format(source=_read_csv(path, _EVENT_COLUMNS)), {"tid": tid}
                 )
+        self._write_values(batch)
         if batch.seconds:
             con.executemany(
                 "INSERT INTO probe_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -252,6 +293,36 @@ class EventWriter:
             if rows:
                 con.executemany("INSERT INTO probe_durations VALUES (?, ?, ?, ?, ?)", rows)
 
+    def _write_values(self, batch: EventBatch) -> None:
+        rows: dict[tuple[int, str], list[list[object]]] = {}
+        errors: list[list[object]] = []
+        for e in batch.events:
+            if not e.values:
+                continue
+            key = (e.probe_id, e.kind)
+            if key not in self._tables:
+                continue
+            row: list[object] = [self.trace_id, e.event_id, e.pid, e.goid]
+            for v in e.values:
+                if v.unavailable is not None:
+                    errors.append([self.trace_id, e.event_id, v.expression, v.unavailable])
+                value = v.value
+                if v.sql_type == "JSON" and value is not None:
+                    value = json.dumps(value, ensure_ascii=False)
+                row.append(value)
+            rows.setdefault(key, []).append(row)
+        for key, table_rows in rows.items():
+            name, cols = self._tables[key]
+            names = ", ".join(
+                ["trace_id", "event_id", "pid", "goid"] + [_quote(t) for t, _k in cols]
+            )
+            marks = ", ".join("?" * (4 + len(cols)))
+            self.con.executemany(
+                f"INSERT INTO {_quote(name)} ({names}) VALUES ({marks})", table_rows
+            )
+        if errors:
+            self.con.executemany("INSERT INTO event_capture_errors VALUES (?, ?, ?, ?)", errors)
+
     def end_trace(self, reason: str, ended: datetime | None = None) -> None:
         def work() -> None:
             self.con.execute(
@@ -266,6 +337,10 @@ class EventWriter:
             self.con.close()
         except duckdb.Error as e:
             raise StoreError(f"{self.path}: cannot close: {e}") from e
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _frame_rows(trace_id: int, sid: int, frames: tuple[Frame, ...]) -> list[list[object]]:
