@@ -6,7 +6,8 @@ the noinline main.work(a, b, c int) N times, timed by the target itself), each r
 turn within every run:
 
 - unprobed;
-- bare uprobe: a uprobe on main.work's entry running an empty BPF program (BCC);
+- bare uprobe: a uprobe on main.work's entry running an empty BPF program (BCC, a
+  BPF link as the trace uses);
 - funccount-bpfcc: Debian's bpfcc-tools counting main.work's calls (entry only);
 - ours, rates only: `sideeye-tui trace --probe main.work --max-events-per-s 1` (entry
   and return probes; the trace command has no switch to keep no events at all, so
@@ -133,12 +134,26 @@ def eventloop_binary() -> Path:
 
 @contextmanager
 def bare_uprobe(binary: Path, pid: int) -> Iterator[None]:
+    """A uprobe at main.work's entry running an empty program, attached as the trace
+    attaches its own (a BPF link naming the process: bpf/uprobe_links.py)."""
     from bcc import BPF  # bench/ may import bcc directly
 
+    from sideeye_tui.bpf import uprobe_links
+    from sideeye_tui.dwarf.binary import GoBinary
+
+    if not uprobe_links.supported():
+        raise Unavailable("this kernel has no uprobe links")
+    go = GoBinary.open(binary)
+    entry = go.function_entry("main.work")
+    assert entry is not None
     bpf = BPF(text="int probe(struct pt_regs *ctx) { return 0; }")
     try:
-        bpf.attach_uprobe(name=str(binary), sym="main.work", fn_name="probe", pid=pid)
-        yield
+        fn = bpf.load_func(b"probe", BPF.KPROBE, attach_type=uprobe_links.ATTACH_TYPE)
+        fd = uprobe_links.attach(fn.fd, pid, f"/proc/{pid}/exe", [go.file_offset(entry)])
+        try:
+            yield
+        finally:
+            os.close(fd)
     finally:
         bpf.cleanup()
 
