@@ -146,7 +146,7 @@ def bare_uprobe(binary: Path, pid: int) -> Iterator[None]:
     go = GoBinary.open(binary)
     entry = go.function_entry("main.work")
     assert entry is not None
-    bpf = BPF(text="int probe(struct pt_regs *ctx) { return 0; }")
+    bpf = BPF(text=b"int probe(struct pt_regs *ctx) { return 0; }")
     try:
         fn = bpf.load_func(b"probe", BPF.KPROBE, attach_type=uprobe_links.ATTACH_TYPE)
         fd = uprobe_links.attach(fn.fd, pid, f"/proc/{pid}/exe", [go.file_offset(entry)])
