@@ -61,7 +61,7 @@ def test_unknown_function_suggests_close_names(target: Fixture, tmp_path: Path) 
 
 
 def test_unknown_function_in_spec(target: Fixture, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "s.toml", {"main.recurze": {"capture": ["n"]}})
+    spec = write_spec(tmp_path / "s.toml", {"main.recurze": {}})
     res = run_trace([target.pid], tmp_path / "t.duckdb", "--spec", str(spec), "--for", "2s")
     line = one_line_error(res)
     assert "main.recurse" in line.replace("main.recurze", "")

@@ -144,7 +144,10 @@ def test_max_events_per_s(tmp_path: Path) -> None:
     n = truth["lines"]["loop"]["count"]
     assert n > cap
     with connect(db) as con:
-        per_s = rows(con, "SELECT second, hits, kept, dropped FROM probe_rates ORDER BY second")
+        per_s = rows(
+            con,
+            "SELECT epoch_ns(second) AS second, hits, kept, dropped FROM probe_rates ORDER BY 1",
+        )
         kept = con.execute("SELECT count(*) FROM events").fetchone()
     assert sum(r["hits"] for r in per_s) == n
     assert sum(r["kept"] for r in per_s) + sum(r["dropped"] for r in per_s) == n

@@ -5,6 +5,7 @@ cleanly with what it recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -108,16 +109,16 @@ def test_two_traces_on_one_process(tmp_path: Path) -> None:
     one line and the first sees every call."""
     truth_path = tmp_path / "truth.json"
     code = code_of(fixture_binary("local"))
-    with start_eventfixture("local", truth_path) as fx:
+    with start_eventfixture("local", truth_path) as fx, contextlib.ExitStack() as stack:
         a_db, b_db = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
-        with (
-            tracing([fx.pid], a_db, "--probe", "main.handle", "--json") as a,
-            tracing(
-                [fx.pid], b_db, "--probe", "main.handle", "--probe", "main.recurse", "--json"
-            ) as b,
-        ):
+        with tracing([fx.pid], a_db, "--probe", "main.handle", "--json") as a:
             wait_probes_in(fx.pid, code, ["main.handle"], a.proc)
             a.wait_json("probe")
+            b = stack.enter_context(
+                tracing(
+                    [fx.pid], b_db, "--probe", "main.handle", "--probe", "main.recurse", "--json"
+                )
+            )
             deadline = time.monotonic() + 120
             while b.proc.poll() is None and not any(o["type"] == "probe" for o in b.json_lines()):
                 assert time.monotonic() < deadline
@@ -129,8 +130,9 @@ def test_two_traces_on_one_process(tmp_path: Path) -> None:
             if b_runs:
                 assert b.stop() == 0
             else:
+                assert b.wait() == 1
                 lines = b.stderr_lines()
-                assert b.proc.returncode == 1 and len(lines) == 1, lines
+                assert len(lines) == 1 and lines[0].startswith("sideeye-tui: "), lines
         want = {"main.handle": 10, "main.recurse": 50}
         assert {k: len(truth["functions"][k]) for k in want} == want
         for db, probes in ((a_db, ["main.handle"]), (b_db, ["main.handle", "main.recurse"])):

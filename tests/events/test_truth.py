@@ -135,10 +135,18 @@ def trace_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(ids[0])
 
 
+# Every column but ts (a TIMESTAMPTZ: Python needs pytz to fetch it; ts_ns is the same).
+EVENT_COLUMNS = (
+    "trace_id, event_id, probe_id, pid, tid, goid, ts_ns, kind, duration_ns, "
+    "entry_event_id, stack_id, inlined"
+)
+
+
 def events_of(con: duckdb.DuckDBPyConnection, tid: int, probe: int) -> list[dict[str, Any]]:
     return rows(
         con,
-        "SELECT * FROM events WHERE trace_id = ? AND probe_id = ? ORDER BY ts_ns, event_id",
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE trace_id = ? AND probe_id = ? "
+        "ORDER BY ts_ns, event_id",
         tid,
         probe,
     )
@@ -173,12 +181,17 @@ def test_trace_ends_cleanly(run: Run) -> None:
     assert run.restored == [], f"breakpoints left at {[hex(a) for a in run.restored[:8]]}"
     with run.con() as con:
         tid = trace_id(con)
-        t = rows(con, "SELECT * FROM traces WHERE trace_id = ?", tid)[0]
+        t = rows(
+            con,
+            "SELECT end_reason, hostname, tool_version, epoch_ns(started) AS started, "
+            "epoch_ns(ended) AS ended FROM traces WHERE trace_id = ?",
+            tid,
+        )[0]
     assert t["end_reason"] == "interrupted"
     assert t["hostname"] == socket.gethostname()
     assert t["tool_version"]
-    assert t["started"].timestamp() * 1e9 <= run.truth["started_unix_ns"]
-    assert t["ended"].timestamp() * 1e9 >= run.truth["ended_unix_ns"]
+    assert t["started"] <= run.truth["started_unix_ns"]
+    assert t["ended"] >= run.truth["ended_unix_ns"]
 
 
 def test_probes_placed(run: Run) -> None:
@@ -249,11 +262,15 @@ def test_events_during_the_round(run: Run) -> None:
     lo, hi = run.truth["started_unix_ns"], run.truth["ended_unix_ns"]
     with run.con() as con:
         tid = trace_id(con)
-        got = rows(con, "SELECT ts_ns, ts, pid, tid FROM events WHERE trace_id = ?", tid)
+        got = rows(
+            con,
+            "SELECT ts_ns, epoch_ns(ts) AS ts, pid, tid FROM events WHERE trace_id = ?",
+            tid,
+        )
     assert got
     for e in got:
         assert lo - 5_000_000 <= e["ts_ns"] <= hi + 5_000_000, e
-        assert abs(e["ts"].timestamp() * 1e9 - e["ts_ns"]) < 2_000, e
+        assert 0 <= e["ts_ns"] - e["ts"] < 1_000, e  # a TIMESTAMPTZ keeps microseconds
         assert e["pid"] == run.truth["pid"]
         assert e["tid"] is not None and e["tid"] > 0
 
@@ -328,23 +345,19 @@ def test_handle_return_pairs_with_its_entry(run: Run) -> None:
 
 def test_recursion_pairs_each_level(run: Run) -> None:
     """Each return is paired with its own level's entry: level n's call contains level
-    n-1's, so its duration is at least level n-1's measured one, and at most its own."""
+    n-1's, so its duration is at least level n-1's measured one, and at most its own.
+    Entries come outermost first (recurse(50) first), returns innermost first."""
     with run.con() as con:
         tid = trace_id(con)
-        ev = {e["event_id"]: e for e in events_of(con, tid, probe_ids(con, tid)["main.recurse"])}
-        level = {r["event_id"]: r["n"] for r in capture_rows(con, "main.recurse@entry", tid)}
-        results = {r["event_id"]: r["~r0"] for r in capture_rows(con, "main.recurse@return", tid)}
+        ev = events_of(con, tid, probe_ids(con, tid)["main.recurse"])
     truth = {c["args"]["n"]: c for c in calls(run, "main.recurse")}
-    assert sorted(level.values()) == sorted(truth)
-    durations: dict[int, int] = {}
-    for r in ev.values():
-        if r["kind"] != "return":
-            continue
-        n = level[r["entry_event_id"]]
-        assert n not in durations, f"two returns paired with level {n}"
-        assert results[r["event_id"]] == truth[n]["results"]["~r0"] == n
-        durations[n] = r["duration_ns"]
-    assert sorted(durations) == sorted(truth)
+    depth = max(truth)
+    entries = [e for e in ev if e["kind"] == "entry"]
+    assert len(entries) == depth
+    level = {e["event_id"]: depth - k for k, e in enumerate(entries)}
+    rets = [e for e in ev if e["kind"] == "return"]
+    assert [level[r["entry_event_id"]] for r in rets] == list(range(1, depth + 1))
+    durations = {level[r["entry_event_id"]]: r["duration_ns"] for r in rets}
     for n, d in durations.items():
         low = truth[n - 1]["measured_ns"] if n > 1 else truth[n]["sleep_ns"]
         assert low <= d <= truth[n]["measured_ns"] + MARGIN_NS, (n, d, truth[n])
@@ -352,23 +365,46 @@ def test_recursion_pairs_each_level(run: Run) -> None:
     assert ordered == sorted(ordered) and len(set(ordered)) == len(ordered)
 
 
+def test_recursion_values(run: Run) -> None:
+    with run.con() as con:
+        tid = trace_id(con)
+        level = {r["event_id"]: r["n"] for r in capture_rows(con, "main.recurse@entry", tid)}
+        results = {r["event_id"]: r["~r0"] for r in capture_rows(con, "main.recurse@return", tid)}
+        ev = events_of(con, tid, probe_ids(con, tid)["main.recurse"])
+    truth = calls(run, "main.recurse")
+    entries = [e for e in ev if e["kind"] == "entry"]
+    assert [level[e["event_id"]] for e in entries] == [c["args"]["n"] for c in reversed(truth)]
+    for r in ev:
+        if r["kind"] == "return":
+            assert results[r["event_id"]] == level[r["entry_event_id"]]
+
+
 def test_panic_leaves_unpaired_entries(run: Run) -> None:
+    """Entries in call order are n = 0..5; only the calls that did not panic return,
+    each paired with its own entry (a return paired with the stale entry of a panicked
+    call would last more than 5 ms)."""
     with run.con() as con:
         tid = trace_id(con)
         ev = events_of(con, tid, probe_ids(con, tid)["main.mayPanic"])
-        n_of = {r["event_id"]: r["n"] for r in capture_rows(con, "main.mayPanic@entry", tid)}
     truth = calls(run, "main.mayPanic")
     entries = [e for e in ev if e["kind"] == "entry"]
     rets = [e for e in ev if e["kind"] == "return"]
-    assert [n_of[e["event_id"]] for e in entries] == [c["args"]["n"] for c in truth]
+    assert len(entries) == len(truth)
+    n_of = {e["event_id"]: c["args"]["n"] for e, c in zip(entries, truth, strict=True)}
     paired = {r["entry_event_id"] for r in rets}
     unpaired = [n_of[e["event_id"]] for e in entries if e["event_id"] not in paired]
     assert unpaired == [c["args"]["n"] for c in truth if not c["returned"]]
     assert [n_of[r["entry_event_id"]] for r in rets] == [
         c["args"]["n"] for c in truth if c["returned"]
     ]
-    # A return paired with a stale entry of a panicked call would last > 5 ms.
     check_durations(ev, returned(run, "main.mayPanic"))
+
+
+def test_panic_values(run: Run) -> None:
+    with run.con() as con:
+        tid = trace_id(con)
+        got = [r["n"] for r in capture_rows(con, "main.mayPanic@entry", tid)]
+    assert got == [c["args"]["n"] for c in calls(run, "main.mayPanic")]
 
 
 def test_stack_growth_keeps_pairing(run: Run) -> None:
@@ -377,16 +413,22 @@ def test_stack_growth_keeps_pairing(run: Run) -> None:
     with run.con() as con:
         tid = trace_id(con)
         ev = events_of(con, tid, probe_ids(con, tid)["main.growStack"])
-        levels = [r["levels"] for r in capture_rows(con, "main.growStack@entry", tid)]
-        moved = [r["~r0"] for r in capture_rows(con, "main.growStack@return", tid)]
-    assert levels == [c["args"]["levels"] for c in truth]
-    assert moved == [True] * len(truth)
     entries = {e["event_id"]: e for e in ev if e["kind"] == "entry"}
     rets = [e for e in ev if e["kind"] == "return"]
     assert [r["goid"] for r in rets] == [c["goid"] for c in truth]
     for r in rets:
         assert entries[r["entry_event_id"]]["goid"] == r["goid"]
     check_durations(ev, truth)
+
+
+def test_stack_growth_values(run: Run) -> None:
+    truth = calls(run, "main.growStack")
+    with run.con() as con:
+        tid = trace_id(con)
+        levels = [r["levels"] for r in capture_rows(con, "main.growStack@entry", tid)]
+        moved = [r["~r0"] for r in capture_rows(con, "main.growStack@return", tid)]
+    assert levels == [c["args"]["levels"] for c in truth]
+    assert moved == [c["results"]["~r0"] for c in truth] == [True] * len(truth)
 
 
 def test_generic_both_instantiations(run: Run) -> None:
@@ -403,14 +445,18 @@ def test_generic_both_instantiations(run: Run) -> None:
                 tid,
             )
         }
-        xs = [r["xs"] for r in capture_rows(con, "main.sumOf[...]@entry", tid)]
     truth = calls(run, "main.sumOf[...]")
     entries = [e for e in ev if e["kind"] == "entry"]
     got = [run.code.symbol_at(top[e["stack_id"]]["pc"]) for e in entries]
     assert got == [c["instantiation"] for c in truth]
     assert {top[e["stack_id"]]["function"] for e in entries} == {"main.sumOf[...]"}
-    assert xs == [c["args"]["xs"] for c in truth]
     check_durations(ev, truth)
+
+
+def test_generic_values(run: Run) -> None:
+    with run.con() as con:
+        xs = [r["xs"] for r in capture_rows(con, "main.sumOf[...]@entry", trace_id(con))]
+    assert xs == [c["args"]["xs"] for c in calls(run, "main.sumOf[...]")]
 
 
 def test_inlined_entries(run: Run) -> None:
