@@ -12,7 +12,6 @@ The tables are created on the first trace, in a new file or in a snapshot file
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -100,19 +99,93 @@ EVENT_TABLES: tuple[str, ...] = (
     )""",
 )
 
+# (column, type) of what each insert writes; "TS_US" is a TIMESTAMPTZ given in unix
+# microseconds (exact: no float on the way).
 _EVENT_COLUMNS = (
-    "'event_id': 'BIGINT', 'probe_id': 'INTEGER', 'pid': 'INTEGER', 'tid': 'INTEGER',"
-    " 'goid': 'BIGINT', 'ts_ns': 'BIGINT', 'kind': 'VARCHAR', 'duration_ns': 'BIGINT',"
-    " 'entry_event_id': 'BIGINT', 'stack_id': 'UBIGINT', 'inlined': 'TINYINT'"
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("probe_id", "INTEGER"),
+    ("pid", "INTEGER"),
+    ("tid", "INTEGER"),
+    ("goid", "BIGINT"),
+    ("ts", "TS_US"),
+    ("ts_ns", "BIGINT"),
+    ("kind", "VARCHAR"),
+    ("duration_ns", "BIGINT"),
+    ("entry_event_id", "BIGINT"),
+    ("stack_id", "UBIGINT"),
+    ("inlined", "BOOLEAN"),
+)
+_STACK_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("stack_id", "UBIGINT"),
+    ("depth", "INTEGER"),
+    ("function", "VARCHAR"),
+    ("file", "VARCHAR"),
+    ("line", "INTEGER"),
+    ("pc", "UBIGINT"),
+    ("inlined", "BOOLEAN"),
+)
+_RATE_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("probe_id", "INTEGER"),
+    ("second", "TS_US"),
+    ("hits", "BIGINT"),
+    ("kept", "BIGINT"),
+    ("dropped", "BIGINT"),
+    ("returns", "BIGINT"),
+    ("throttled", "BIGINT"),
+)
+_DURATION_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("probe_id", "INTEGER"),
+    ("second", "TS_US"),
+    ("bucket", "INTEGER"),
+    ("count", "BIGINT"),
+)
+_ERROR_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("expression", "VARCHAR"),
+    ("reason", "VARCHAR"),
+)
+_KEY_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("pid", "INTEGER"),
+    ("goid", "BIGINT"),
 )
 
-_INSERT_EVENTS = """
-INSERT INTO events
-SELECT $tid, event_id, probe_id, pid, tid, goid,
-       TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds(ts_ns // 1000),
-       ts_ns, kind, duration_ns, entry_event_id, stack_id, inlined::BOOLEAN
-FROM {source}
-"""
+
+def _csv_type(kind: str) -> str:
+    return {"BOOLEAN": "TINYINT", "JSON": "VARCHAR", "TS_US": "BIGINT"}.get(kind, kind)
+
+
+def _from_csv(col: str, kind: str) -> str:
+    if kind == "BOOLEAN":
+        return f"{col}::BOOLEAN"
+    if kind == "JSON":
+        return f"{col}::JSON"
+    if kind == "TS_US":
+        return f"TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds({col})"
+    return col
+
+
+def _cell(v: object, kind: str) -> str:
+    """One CSV field: NULL is an empty unquoted field, every string is quoted (so the
+    empty string stays a string), numbers are bare."""
+    if v is None:
+        return ""
+    if kind == "JSON":
+        v = json.dumps(v, ensure_ascii=False)
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if v == v and abs(v) != float("inf") else f'"{v}"'
+    text = str(v)
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _utc(seconds: float) -> datetime:
@@ -242,7 +315,6 @@ class EventWriter:
 
     def _write(self, batch: EventBatch) -> None:
         tid = self.trace_id
-        con = self.con
         stack_rows = []
         for key, frames in batch.stacks:
             sid = stack_id(frames) & 0xFFFFFFFFFFFFFFFF
@@ -250,52 +322,86 @@ class EventWriter:
             if sid not in self._written:
                 self._written.add(sid)
                 stack_rows.extend(_frame_rows(tid, sid, frames))
-        if stack_rows:
-            con.executemany("INSERT INTO event_stacks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", stack_rows)
-        if batch.events:
+        with _scratch_dir() as scratch:
+            self._scratch = scratch
+            self._insert("event_stacks", _STACK_COLUMNS, stack_rows)
             ids = self._stack_ids
-            with _scratch_dir() as scratch:
-                path = os.path.join(scratch, "events.csv")
-                with _csv_out(path) as out:
-                    csv.writer(out, lineterminator="\n").writerows(
-                        (
-                            e.event_id,
-                            e.probe_id,
-                            e.pid,
-                            e.tid,
-                            e.goid,
-                            e.ts_ns,
-                            e.kind,
-                            e.duration_ns,
-                            e.entry_event_id,
-                            ids.get(e.stack),
-                            int(e.inlined),
-                        )
-                        for e in batch.events
-                    )
-                con.execute(
-                    _INSERT_EVENTS.format(source=_read_csv(path, _EVENT_COLUMNS)), {"tid": tid}
-                )
-        self._write_values(batch)
-        if batch.seconds:
-            con.executemany(
-                "INSERT INTO probe_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self._insert(
+                "events",
+                _EVENT_COLUMNS,
                 [
-                    [tid, s.probe_id, _utc(s.t), s.hits, s.kept, s.dropped, s.returns, s.throttled]
+                    (
+                        tid,
+                        e.event_id,
+                        e.probe_id,
+                        e.pid,
+                        e.tid,
+                        e.goid,
+                        e.ts_ns // 1000,
+                        e.ts_ns,
+                        e.kind,
+                        e.duration_ns,
+                        e.entry_event_id,
+                        ids.get(e.stack),
+                        e.inlined,
+                    )
+                    for e in batch.events
+                ],
+            )
+            self._write_values(batch)
+            self._insert(
+                "probe_rates",
+                _RATE_COLUMNS,
+                [
+                    (
+                        tid,
+                        s.probe_id,
+                        int(s.t * 1e6),
+                        s.hits,
+                        s.kept,
+                        s.dropped,
+                        s.returns,
+                        s.throttled,
+                    )
                     for s in batch.seconds
                 ],
             )
-            rows = [
-                [tid, s.probe_id, _utc(s.t), bucket, count]
-                for s in batch.seconds
-                for bucket, count in s.durations
-            ]
-            if rows:
-                con.executemany("INSERT INTO probe_durations VALUES (?, ?, ?, ?, ?)", rows)
+            self._insert(
+                "probe_durations",
+                _DURATION_COLUMNS,
+                [
+                    (tid, s.probe_id, int(s.t * 1e6), bucket, count)
+                    for s in batch.seconds
+                    for bucket, count in s.durations
+                ],
+            )
+
+    def _insert(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Rows through a CSV file and DuckDB's CSV reader: its Python client inserts
+        parameters one by one, with an import attempt of numpy and pandas each time.
+        Strings are quoted and NULL is an empty unquoted field, so both survive."""
+        if not rows:
+            return
+        self._files = getattr(self, "_files", 0) + 1
+        path = os.path.join(self._scratch, f"t{self._files}.csv")
+        kinds = [kind for _n, kind in columns]
+        with _csv_out(path) as out:
+            out.writelines(
+                ",".join([_cell(v, kind) for v, kind in zip(row, kinds, strict=True)]) + "\n"
+                for row in rows
+            )
+        spec = ", ".join(f"'c{i}': '{_csv_type(kind)}'" for i, (_n, kind) in enumerate(columns))
+        names = ", ".join(_quote(n) for n, _k in columns)
+        select = ", ".join(_from_csv(f"c{i}", kind) for i, (_n, kind) in enumerate(columns))
+        self.con.execute(
+            f"INSERT INTO {_quote(table)} ({names}) SELECT {select} FROM {_read_csv(path, spec)}"
+        )
 
     def _write_values(self, batch: EventBatch) -> None:
         rows: dict[tuple[int, str], list[list[object]]] = {}
-        errors: list[list[object]] = []
+        errors: list[tuple[object, ...]] = []
         for e in batch.events:
             if not e.values:
                 continue
@@ -305,23 +411,13 @@ class EventWriter:
             row: list[object] = [self.trace_id, e.event_id, e.pid, e.goid]
             for v in e.values:
                 if v.unavailable is not None:
-                    errors.append([self.trace_id, e.event_id, v.expression, v.unavailable])
-                value = v.value
-                if v.sql_type == "JSON" and value is not None:
-                    value = json.dumps(value, ensure_ascii=False)
-                row.append(value)
+                    errors.append((self.trace_id, e.event_id, v.expression, v.unavailable))
+                row.append(v.value)
             rows.setdefault(key, []).append(row)
         for key, table_rows in rows.items():
             name, cols = self._tables[key]
-            names = ", ".join(
-                ["trace_id", "event_id", "pid", "goid"] + [_quote(t) for t, _k in cols]
-            )
-            marks = ", ".join("?" * (4 + len(cols)))
-            self.con.executemany(
-                f"INSERT INTO {_quote(name)} ({names}) VALUES ({marks})", table_rows
-            )
-        if errors:
-            self.con.executemany("INSERT INTO event_capture_errors VALUES (?, ?, ?, ?)", errors)
+            self._insert(name, _KEY_COLUMNS + tuple(cols), table_rows)
+        self._insert("event_capture_errors", _ERROR_COLUMNS, errors)
 
     def end_trace(self, reason: str, ended: datetime | None = None) -> None:
         def work() -> None:

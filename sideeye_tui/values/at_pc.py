@@ -28,6 +28,7 @@ from .plan import (
     PathOp,
     _add_rtypes,
     _ChaseTable,
+    _package,
     _path_for,
     sql_type,
 )
@@ -269,6 +270,10 @@ class EventValuesCompiler:
     def finish(self) -> EventValues:
         """The plan's chase types and interfaces' dynamic types, once all is compiled."""
         if self._table is not None:
+            reader = self._table.reader
+            if reader is not None:
+                packages = {_package(f.name) for f in self.out.plan.functions}
+                reader.index_packages(packages)
             self.out.plan.chase_types = self._table.out
             _add_rtypes(self.out.plan, self._table)
         else:
