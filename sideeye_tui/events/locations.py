@@ -181,6 +181,43 @@ def resolve_function(binary: GoBinary, name: str, inlined: bool = True) -> Resol
 # -- file:line ---------------------------------------------------------------------------
 
 
+def _statement_starts(binary: GoBinary, sites: list[Site], line: int) -> list[Site]:
+    """Of the pcs where a run of the line starts, those DWARF's line table marks as a
+    statement start (is_stmt): the compiler may schedule a statement's code in two
+    runs (Go 1.22 splits `acc ^= step(i)` around the loop's increment), and a probe at
+    both would count each execution twice. Without DWARF, every run start stays."""
+    if not binary.has_dwarf:
+        return sites
+    try:
+        stmt = _is_stmt_rows(binary, {binary.function_name(s.pc) or "" for s in sites}, line)
+    except Exception:  # noqa: BLE001 - unreadable DWARF: keep the pclntab's answer
+        return sites
+    kept = [s for s in sites if stmt.get(s.pc, True)]
+    return kept or sites
+
+
+def _is_stmt_rows(binary: GoBinary, functions: set[str], line: int) -> dict[int, bool]:
+    """address -> whether a row of `line` there is a statement start, from the line
+    programs of the units (packages) of these functions."""
+    from ..values.plan import _package
+
+    packages = {_package(f) for f in functions}
+    dwarf = binary.dwarf_info()
+    out: dict[int, bool] = {}
+    for cu in dwarf.iter_CUs():
+        name = cu.get_top_DIE().attributes.get("DW_AT_name")
+        if name is None or name.value.decode("utf-8", "replace") not in packages:
+            continue
+        program = dwarf.line_program_for_CU(cu)
+        if program is None:
+            continue
+        for entry in program.get_entries():
+            st = entry.state
+            if st is not None and st.line == line:
+                out[st.address] = out.get(st.address, False) or bool(st.is_stmt)
+    return out
+
+
 def source_files(tab: Pclntab) -> list[str]:
     """Every file name in the pclntab's file table."""
     raw = tab.data[tab.filetab_off : tab.pctab_off]
@@ -240,5 +277,6 @@ def resolve_line(binary: GoBinary, path: str, line: int, location: str | None = 
             prev = key
     if not sites:
         raise LocationError(f"{location or f'{path}:{line}'}: no code at line {line} of {file}")
+    sites = _statement_starts(binary, sites, line)
     inner = binary.symbolize(sites[0].pc, False)[0].function
     return Resolved(location or f"{path}:{line}", "line", inner, file, line, tuple(sites))
