@@ -42,11 +42,12 @@ def _check_output(path: str) -> None:
 
 
 Captures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+Conditions = dict[str, str]
 
 
 def _spec_locations(
     spec_path: str | None, targets: list[tuple[str, str | None]]
-) -> tuple[list[str], list[str], Captures]:
+) -> tuple[list[str], list[str], tuple[Captures, Conditions]]:
     """The probes of the spec (--spec, or those discovered for the targets), and the
     spec files they came from."""
     from .spec import resolve_specs
@@ -57,16 +58,11 @@ def _spec_locations(
             raise SideEyeError(w)  # a probe spec asked for by name must be right
         _warn(w)
     if spec is None or not spec.probes:
-        return [], [], {}
-    for p in spec.probes:
-        if p.when is not None:
-            raise SideEyeError(
-                f"{', '.join(p.sources)}: probes.{p.location}: `when` conditions are not"
-                " supported yet"
-            )
+        return [], [], ({}, {})
     paths = sorted({s for p in spec.probes for s in p.sources})
     captures = {p.location: (p.capture, p.on_return) for p in spec.probes}
-    return [p.location for p in spec.probes], paths, captures
+    conditions = {p.location: p.when for p in spec.probes if p.when is not None}
+    return [p.location for p in spec.probes], paths, (captures, conditions)
 
 
 def _summary(
@@ -94,7 +90,7 @@ def run_trace(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration) if args.duration is not None else None
     targets = [check_target(pid) for pid in pids]
     _check_output(args.output)
-    spec_locations, spec_paths, captures = _spec_locations(
+    spec_locations, spec_paths, (captures, conditions) = _spec_locations(
         args.spec, [(t.exe, t.main_module) for t in targets]
     )
     locations = list(dict.fromkeys([*args.probe, *spec_locations]))
@@ -109,6 +105,7 @@ def run_trace(args: argparse.Namespace) -> int:
             max_events_per_s=args.max_events_per_s,
             links=links,
             captures=captures,
+            conditions=conditions,
         )
         display: _Display | None = None
         writer: EventWriter | None = None

@@ -39,6 +39,13 @@ PIECE_STACK = 2
 VREC_ROOT = 1
 VREC_ITEM = 2
 ROOT_ASSEMBLED = 5
+FLAG_PAIRED_ONLY = 1
+MAX_TERMS = 8  # comparisons in one `when`
+COND_STR = 32  # bytes of a string literal in a `when` (a power of two)
+COND_OPS = {"==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
+COND_INT = 1
+COND_UINT = 2
+COND_STRING = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class EventLimits:
     max_vexprs: int = 16384  # (site, expression) pairs
     max_ctypes: int = 4096
     max_rtypes: int = 8192
+    max_vconds: int = 4096
 
     def header(self) -> str:
         return "".join(
@@ -78,6 +86,9 @@ class EventLimits:
                 ("MAX_CTYPES", self.max_ctypes),
                 ("MAX_RTYPES", self.max_rtypes),
                 ("VALS_PAGES", self.vals_pages),
+                ("MAX_TERMS", MAX_TERMS),
+                ("COND_STR", COND_STR),
+                ("MAX_VCONDS", self.max_vconds),
             )
         )
 
@@ -100,7 +111,8 @@ class SiteProbe(ct.Structure):
         ("probe", ct.c_uint32),
         ("kind", ct.c_uint8),
         ("inlined", ct.c_uint8),
-        ("nexpr", ct.c_uint16),
+        ("nexpr", ct.c_uint8),
+        ("flags", ct.c_uint8),
         ("first_expr", ct.c_uint32),
     ]
 
@@ -112,7 +124,9 @@ class SiteValue(ct.Structure):
         ("stack_hi_off", ct.c_uint32),
         ("n", ct.c_uint32),
         ("tag", ct.c_uint32),
-        ("pad", ct.c_uint32),
+        ("cond_probe", ct.c_uint32),
+        ("cond_first", ct.c_uint32),
+        ("ncond", ct.c_uint32),
         ("probes", SiteProbe * SITE_PROBES),
     ]
 
@@ -218,4 +232,18 @@ class VRec(ct.Structure):
         ("status", ct.c_uint32),
         ("len", ct.c_uint32),
         ("data", ct.c_uint8 * VALUE_MAX),
+    ]
+
+
+class VCond(ct.Structure):
+    """struct vcond: one comparison of a `when` condition."""
+
+    _fields_ = [
+        ("x", VExpr),
+        ("op", ct.c_uint32),
+        ("kind", ct.c_uint32),
+        ("group", ct.c_uint32),
+        ("len", ct.c_uint32),
+        ("ival", ct.c_int64),
+        ("sval", ct.c_uint8 * COND_STR),
     ]

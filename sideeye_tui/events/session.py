@@ -25,7 +25,8 @@ from ..errors import CaptureError, ProcessError, SideEyeError
 from ..model import CapturedValue, EventBatch, Frame, ProbeInfo, ProbeSecond, TraceEvent
 from ..procs import check_target, process_alive
 from ..values.at_pc import EventValuesCompiler
-from .locations import Resolved
+from .conditions import ConditionError, compile_terms, parse_when
+from .locations import KIND_RETURN, Resolved
 from .targets import Target, open_target, place
 from .values import TargetValues, ValueRecords, columns, compile_probe, fill_maps
 
@@ -66,8 +67,13 @@ class TraceSession:
         links: bool | None = None,
         limits: ep.EventLimits | None = None,
         captures: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
+        conditions: Mapping[str, str] | None = None,
     ) -> None:
-        """captures: location -> (expressions at entry or at the line, at return)."""
+        """captures: location -> (expressions at entry or at the line, at return);
+        conditions: location -> its `when`."""
+        self._terms = {loc: parse_when(loc, text) for loc, text in (conditions or {}).items()}
+        self._conds: dict[tuple[int, int, int], list[ep.VCond]] = {}
+        self._paired_only: set[tuple[int, int, int]] = set()
         from ..bpf.loader import EventProgram  # loads BCC
 
         self.limits = limits or ep.EventLimits()
@@ -174,13 +180,30 @@ class TraceSession:
         out: dict[int, TargetValues] = {}
         for target, state, r in resolved:
             capture, on_return = captures.get(state.info.location, ((), ()))
-            if not capture and not on_return:
+            terms = self._terms.get(state.info.location)
+            if not capture and not on_return and not terms:
                 continue
             tv = out.get(target.pid)
             if tv is None:
                 tv = out[target.pid] = TargetValues(
                     target, self.targets.index(target), EventValuesCompiler(target.binary)
                 )
+            if terms:
+                if not target.binary.has_dwarf:
+                    raise ConditionError(
+                        f"probes.{state.info.location}: `when` needs DWARF, which pid"
+                        f" {target.pid}'s binary lacks"
+                    )
+                for site in r.sites:
+                    key = (target.pid, site.pc, state.info.probe_id)
+                    if site.kind == KIND_RETURN:
+                        self._paired_only.add(key)
+                    else:
+                        self._conds[key] = compile_terms(
+                            state.info.location, terms, tv.compiler, site.pc, site.inlined
+                        )
+            if not capture and not on_return:
+                continue
             compile_probe(tv, state.info.probe_id, r, tuple(capture), tuple(on_return))
             state.info = dataclasses.replace(
                 state.info,
@@ -199,6 +222,7 @@ class TraceSession:
         """The sites map: per (pid, pc), the probes there (a function's entry and a line
         may share a pc; one uprobe runs them all)."""
         grouped: dict[tuple[int, int], ep.SiteValue] = {}
+        cond_rows: list[ep.VCond] = []
         for target, state, r in resolved:
             for s in r.sites:
                 key = (target.pid, s.pc + target.bias)
@@ -224,11 +248,29 @@ class TraceSession:
                 if at is not None and at[0] >= 0:
                     slot.first_expr = at[0]
                     slot.nexpr = min(len(at[1]), ep.MAX_EXPRS)
+                ckey = (target.pid, s.pc, state.info.probe_id)
+                if ckey in self._paired_only:
+                    slot.flags |= ep.FLAG_PAIRED_ONLY
+                conds = self._conds.get(ckey)
+                if conds:
+                    if value.ncond:
+                        raise SideEyeError(
+                            f"{state.info.location}: two probes with `when` at pc {s.pc:#x}"
+                        )
+                    value.cond_probe = value.n
+                    value.cond_first = len(cond_rows)
+                    value.ncond = len(conds)
+                    cond_rows.extend(conds)
                 value.n += 1
         if len(grouped) > self.limits.max_sites:
             raise SideEyeError(
                 f"too many code sites ({len(grouped)}; at most {self.limits.max_sites})"
             )
+        if len(cond_rows) > self.limits.max_vconds:
+            raise SideEyeError(f"too many `when` comparisons ({len(cond_rows)})")
+        vconds = self.program.bpf[b"vconds"]
+        for i, c in enumerate(cond_rows):
+            vconds[ct.c_int(i)] = c
         sites = self.program.bpf[b"sites"]
         for (pid, pc), v in grouped.items():
             sites[ep.SiteKey(pid, 0, pc)] = v

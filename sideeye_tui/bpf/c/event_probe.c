@@ -15,6 +15,7 @@
 #define KIND_ENTRY 0
 #define KIND_RETURN 1
 #define KIND_LINE 2
+#define FLAG_PAIRED_ONLY 1  // a return kept only when paired (its probe has a condition)
 
 struct site_key {
     u32 tgid;
@@ -27,7 +28,8 @@ struct site_probe {
     u32 probe;      // index into the per-probe counters
     u8 kind;        // KIND_*
     u8 inlined;     // an inlined copy: no pairing
-    u16 nexpr;      // expressions captured here: vexprs[first_expr, first_expr + nexpr)
+    u8 nexpr;       // expressions captured here: vexprs[first_expr, first_expr + nexpr)
+    u8 flags;       // FLAG_*
     u32 first_expr;
 };
 
@@ -37,7 +39,9 @@ struct site {
     u32 stack_hi_off;  // offsetof(g, stack.hi)
     u32 n;          // probes[0..n) are used
     u32 tag;        // the target's index: vrtypes keys are runtime type ^ (tag << 56)
-    u32 pad;
+    u32 cond_probe; // probes[cond_probe] has a `when` condition: vconds[cond_first, +ncond)
+    u32 cond_first;
+    u32 ncond;      // 0: no condition at this pc
     struct site_probe probes[SITE_PROBES];
 };
 
@@ -202,7 +206,28 @@ struct vrec {
     u8 data[VALUE_MAX];
 };
 
+#define COND_EQ 0
+#define COND_NE 1
+#define COND_LT 2
+#define COND_LE 3
+#define COND_GT 4
+#define COND_GE 5
+#define COND_INT 1
+#define COND_UINT 2
+#define COND_STRING 3
+
+struct vcond {
+    struct vexpr x; // the compared expression's root (a scalar or a string header)
+    u32 op;         // COND_EQ ...
+    u32 kind;       // COND_INT, COND_UINT (bools too) or COND_STRING
+    u32 group;      // terms of one group are joined by &&, groups by ||
+    u32 len;        // string literal's length
+    s64 ival;       // integer literal
+    u8 sval[COND_STR];
+};
+
 BPF_ARRAY(vexprs, struct vexpr, MAX_VEXPRS);
+BPF_ARRAY(vconds, struct vcond, MAX_VCONDS);
 BPF_ARRAY(vctypes, struct vctype, MAX_CTYPES);
 BPF_HASH(vrtypes, u64, u32, MAX_RTYPES);
 BPF_PERCPU_ARRAY(vjobs, struct vjob, 1);
@@ -247,7 +272,7 @@ static __always_inline int within_budget(u64 now) {
 
 // One probe's work at a hit: counters, pairing, and a record with the backtrace.
 static __always_inline u64 hit(struct pt_regs *ctx, struct site *s, struct site_probe *sp,
-                                u32 tgid, u64 pc, u64 goid, u64 depth, u64 now) {
+                                u32 tgid, u64 pc, u64 goid, u64 depth, u64 now, int filtered) {
     u32 probe = sp->probe;
     struct counters *c = counts.lookup(&probe);
     if (!c)
@@ -282,9 +307,13 @@ static __always_inline u64 hit(struct pt_regs *ctx, struct site *s, struct site_
                 (*n)++;
         } else {
             c->unpaired++;
+            if (sp->flags & FLAG_PAIRED_ONLY)
+                return 0;  // its entry did not meet the condition
         }
     } else {
         c->hits++;
+        if (filtered)
+            return 0;  // the `when` condition does not hold: counted, not recorded
         if (kind == KIND_ENTRY && !sp->inlined) {
             struct inflight v = {now, id};
             inflight.update(&ik, &v);
@@ -349,51 +378,7 @@ static __always_inline u64 hit(struct pt_regs *ctx, struct site *s, struct site_
     return id;
 }
 
-int on_site(struct pt_regs *ctx) {
-    struct site_key key = {};
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    key.tgid = tgid;
-    key.pc = PT_REGS_IP(ctx);
-    struct site *s = sites.lookup(&key);
-    if (!s)
-        return 0;
-    u64 now = bpf_ktime_get_ns();
-    u64 g = ctx->r14;
-    u64 goid = 0, stack_hi = 0;
-    bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + s->goid_off));
-    bpf_probe_read_user(&stack_hi, sizeof(stack_hi), (void *)(g + s->stack_hi_off));
-    u64 depth = stack_hi - (ctx->sp + s->sp_delta + 8);
-    u64 vid = 0;
-    u32 vfirst = 0, vn = 0;
-    for (int i = 0; i < SITE_PROBES; i++) {
-        if (i >= s->n)
-            break;
-        u64 id = hit(ctx, s, &s->probes[i], tgid, key.pc, goid, depth, now);
-        if (id && vn == 0 && s->probes[i].nexpr) {
-            vid = id;
-            vfirst = s->probes[i].first_expr;
-            vn = s->probes[i].nexpr;
-        }
-    }
-    if (vn == 0)
-        return 0;
-    // Values: the job for the `values` program, which the tail call runs at once.
-    int zero = 0;
-    struct vjob *job = vjobs.lookup(&zero);
-    if (!job)
-        return 0;
-    job->event_id = vid;
-    job->first = vfirst;
-    job->n = vn;
-    job->head = 0;
-    job->tail = 0;
-    job->budget = FRAME_BUDGET;
-    job->calls = 0;
-    job->lost = 0;
-    job->queue_full = 0;
-    job->scan_left = 0;
-    job->ei = 0;
-    job->tag = s->tag;
+static __always_inline void fill_regs(struct vjob *job, struct pt_regs *ctx, struct site *s) {
     job->cfa = ctx->sp + s->sp_delta + 8;
     job->regs[0] = ctx->ax;
     job->regs[1] = ctx->dx;
@@ -411,6 +396,211 @@ int on_site(struct pt_regs *ctx) {
     job->regs[13] = ctx->r13;
     job->regs[14] = ctx->r14;
     job->regs[15] = ctx->r15;
+}
+
+// Resolves an expression's root: its first bytes from registers or stack pieces, then
+// the path operations. Leaves either an address (inbuf 0) or the value assembled in
+// buf at byte offset off (inbuf 1). Returns a ROOT_* status.
+static __always_inline u32 resolve_root(struct vexpr *x, struct vjob *job, u64 *buf,
+                                        u64 *addr_out, u32 *off_out, int *inbuf_out) {
+    u64 addr = 0;
+    u32 off = 0;
+    int inbuf = 1;
+    u32 status = x->unavailable ? ROOT_UNAVAILABLE : ROOT_OK;
+    for (int p = 0; p < MAX_PIECES; p++) {
+        buf[p] = 0;
+        if (p >= x->npieces || status != ROOT_OK)
+            continue;
+        if (x->pieces[p].kind == PIECE_REG) {
+            buf[p] = job->regs[x->pieces[p].reg & 15];
+        } else {
+            u64 at = job->cfa + (s64)x->pieces[p].off;
+            if (x->npieces == 1) {
+                addr = at;
+                inbuf = 0;
+            } else {
+                bpf_probe_read_user(&buf[p], 8, (void *)at);
+            }
+        }
+    }
+    for (int k = 0; k < MAX_OPS; k++) {
+        if (k >= x->nops || status != ROOT_OK)
+            break;
+        struct vop *op = &x->ops[k];
+        if (op->kind == OP_ADD) {
+            if (inbuf)
+                off += op->arg;
+            else
+                addr += op->arg;
+        } else if (op->kind == OP_DEREF) {
+            if (inbuf) {
+                addr = buf[(off / 8) & (MAX_PIECES - 1)];
+                inbuf = 0;
+            } else {
+                u64 next = 0;
+                if (bpf_probe_read_user(&next, 8, (void *)addr))
+                    status = ROOT_UNREADABLE;
+                else
+                    addr = next;
+            }
+            if (status == ROOT_OK && addr == 0)
+                status = ROOT_NIL;
+        } else if (op->kind == OP_INDEX) {
+            u64 pl[2] = {0, 0};
+            if (inbuf) {
+                pl[0] = buf[(off / 8) & (MAX_PIECES - 1)];
+                pl[1] = buf[(off / 8 + 1) & (MAX_PIECES - 1)];
+                inbuf = 0;
+            } else if (bpf_probe_read_user(pl, 16, (void *)addr)) {
+                status = ROOT_UNREADABLE;
+            }
+            if (status == ROOT_OK && op->arg >= pl[1]) {
+                status = ROOT_RANGE;
+                addr = pl[1];
+            } else if (status == ROOT_OK) {
+                addr = pl[0] + (u64)op->arg * op->elem;
+            }
+        }
+    }
+    *addr_out = addr;
+    *off_out = off;
+    *inbuf_out = inbuf;
+    return status;
+}
+
+// A `when` condition: terms in groups; a group holds when all its terms hold, the
+// condition when one group does. A term compares a scalar or a string with a literal.
+static __always_inline int eval_cond(struct site *s, struct vjob *job) {
+    int pass = 0, group_ok = 1;
+    u32 group = 0;
+    for (int t = 0; t < MAX_TERMS; t++) {
+        if (t >= s->ncond)
+            break;
+        u32 idx = s->cond_first + t;
+        struct vcond *c = vconds.lookup(&idx);
+        if (!c)
+            return 0;
+        if (c->group != group) {
+            if (group_ok)
+                pass = 1;
+            group = c->group;
+            group_ok = 1;
+        }
+        u64 buf[MAX_PIECES];
+        u64 addr = 0;
+        u32 off = 0;
+        int inbuf = 1;
+        u32 status = resolve_root(&c->x, job, buf, &addr, &off, &inbuf);
+        int ok = 0;
+        if (status == ROOT_OK) {
+            u64 w[2] = {0, 0};
+            if (inbuf) {
+                w[0] = buf[(off / 8) & (MAX_PIECES - 1)];
+                w[1] = buf[(off / 8 + 1) & (MAX_PIECES - 1)];
+            } else {
+                bpf_probe_read_user(w, c->x.size > 8 ? 16 : 8, (void *)addr);
+            }
+            if (c->kind == COND_STRING) {
+                int eq = w[1] == c->len;
+                if (eq && c->len > 0) {
+                    u8 got[COND_STR];
+                    __builtin_memset(got, 0, sizeof(got));
+                    bpf_probe_read_user(got, c->len & (COND_STR - 1), (void *)w[0]);
+                    for (int i = 0; i < COND_STR; i++) {
+                        if (i >= c->len)
+                            break;
+                        if (got[i] != c->sval[i]) {
+                            eq = 0;
+                            break;
+                        }
+                    }
+                }
+                ok = c->op == COND_NE ? !eq : eq;
+            } else {
+                u32 size = c->x.size;
+                u64 v = w[0];
+                s64 sv;
+                if (size < 8) {
+                    u32 shift = (8 - (size & 7)) * 8;
+                    v = (v << shift) >> shift;
+                    sv = ((s64)(w[0] << shift)) >> shift;
+                } else {
+                    sv = (s64)v;
+                }
+                s64 lit = c->ival;
+                if (c->kind == COND_INT) {
+                    ok = c->op == COND_EQ ? sv == lit : c->op == COND_NE ? sv != lit :
+                         c->op == COND_LT ? sv < lit : c->op == COND_LE ? sv <= lit :
+                         c->op == COND_GT ? sv > lit : sv >= lit;
+                } else {
+                    u64 ul = (u64)lit;
+                    ok = c->op == COND_EQ ? v == ul : c->op == COND_NE ? v != ul :
+                         c->op == COND_LT ? v < ul : c->op == COND_LE ? v <= ul :
+                         c->op == COND_GT ? v > ul : v >= ul;
+                }
+            }
+        }
+        if (!ok)
+            group_ok = 0;
+    }
+    if (group_ok)
+        pass = 1;
+    return pass;
+}
+
+int on_site(struct pt_regs *ctx) {
+    struct site_key key = {};
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    key.tgid = tgid;
+    key.pc = PT_REGS_IP(ctx);
+    struct site *s = sites.lookup(&key);
+    if (!s)
+        return 0;
+    u64 now = bpf_ktime_get_ns();
+    u64 g = ctx->r14;
+    u64 goid = 0, stack_hi = 0;
+    bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + s->goid_off));
+    bpf_probe_read_user(&stack_hi, sizeof(stack_hi), (void *)(g + s->stack_hi_off));
+    u64 depth = stack_hi - (ctx->sp + s->sp_delta + 8);
+    int zero = 0;
+    struct vjob *job = vjobs.lookup(&zero);
+    if (!job)
+        return 0;
+    u32 skip = SITE_PROBES;  // the probe whose condition does not hold
+    if (s->ncond) {
+        fill_regs(job, ctx, s);
+        if (!eval_cond(s, job))
+            skip = s->cond_probe;
+    }
+    u64 vid = 0;
+    u32 vfirst = 0, vn = 0;
+    for (int i = 0; i < SITE_PROBES; i++) {
+        if (i >= s->n)
+            break;
+        u64 id = hit(ctx, s, &s->probes[i], tgid, key.pc, goid, depth, now, i == skip);
+        if (id && vn == 0 && s->probes[i].nexpr) {
+            vid = id;
+            vfirst = s->probes[i].first_expr;
+            vn = s->probes[i].nexpr;
+        }
+    }
+    if (vn == 0)
+        return 0;
+    // Values: the job for the `values` program, which the tail call runs at once.
+    job->event_id = vid;
+    job->first = vfirst;
+    job->n = vn;
+    job->head = 0;
+    job->tail = 0;
+    job->budget = FRAME_BUDGET;
+    job->calls = 0;
+    job->lost = 0;
+    job->queue_full = 0;
+    job->scan_left = 0;
+    job->ei = 0;
+    job->tag = s->tag;
+    if (!s->ncond)
+        fill_regs(job, ctx, s);
     progs.call(ctx, PROG_VALUES);
     return 0;
 }
@@ -575,68 +765,11 @@ int values(struct pt_regs *ctx) {
         progs.call(ctx, PROG_CHASE);
         return 0;
     }
-    // The value's first bytes: one stack piece is an address; registers and several
-    // pieces are assembled in buf.
     u64 buf[MAX_PIECES];
     u64 addr = 0;
     u32 off = 0;
     int inbuf = 1;
-    u32 status = x->unavailable ? ROOT_UNAVAILABLE : ROOT_OK;
-    for (int p = 0; p < MAX_PIECES; p++) {
-        buf[p] = 0;
-        if (p >= x->npieces || status != ROOT_OK)
-            continue;
-        if (x->pieces[p].kind == PIECE_REG) {
-            buf[p] = job->regs[x->pieces[p].reg & 15];
-        } else {
-            u64 at = job->cfa + (s64)x->pieces[p].off;
-            if (x->npieces == 1) {
-                addr = at;
-                inbuf = 0;
-            } else {
-                bpf_probe_read_user(&buf[p], 8, (void *)at);
-            }
-        }
-    }
-    for (int k = 0; k < MAX_OPS; k++) {
-        if (k >= x->nops || status != ROOT_OK)
-            break;
-        struct vop *op = &x->ops[k];
-        if (op->kind == OP_ADD) {
-            if (inbuf)
-                off += op->arg;
-            else
-                addr += op->arg;
-        } else if (op->kind == OP_DEREF) {
-            if (inbuf) {
-                addr = buf[(off / 8) & (MAX_PIECES - 1)];
-                inbuf = 0;
-            } else {
-                u64 next = 0;
-                if (bpf_probe_read_user(&next, 8, (void *)addr))
-                    status = ROOT_UNREADABLE;
-                else
-                    addr = next;
-            }
-            if (status == ROOT_OK && addr == 0)
-                status = ROOT_NIL;
-        } else if (op->kind == OP_INDEX) {
-            u64 pl[2] = {0, 0};
-            if (inbuf) {
-                pl[0] = buf[(off / 8) & (MAX_PIECES - 1)];
-                pl[1] = buf[(off / 8 + 1) & (MAX_PIECES - 1)];
-                inbuf = 0;
-            } else if (bpf_probe_read_user(pl, 16, (void *)addr)) {
-                status = ROOT_UNREADABLE;
-            }
-            if (status == ROOT_OK && op->arg >= pl[1]) {
-                status = ROOT_RANGE;
-                addr = pl[1];
-            } else if (status == ROOT_OK) {
-                addr = pl[0] + (u64)op->arg * op->elem;
-            }
-        }
-    }
+    u32 status = resolve_root(x, job, buf, &addr, &off, &inbuf);
     // The value into job->cur: the assembled buffer (addr = where it starts in it), or
     // its bytes in memory.
     u32 len = 0;
