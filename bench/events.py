@@ -143,7 +143,7 @@ def bare_uprobe(binary: Path, pid: int) -> Iterator[None]:
 
     if not uprobe_links.supported():
         raise Unavailable("this kernel has no uprobe links")
-    go = GoBinary.open(binary)
+    go = GoBinary.open(str(binary))
     entry = go.function_entry("main.work")
     assert entry is not None
     bpf = BPF(text=b"int probe(struct pt_regs *ctx) { return 0; }")

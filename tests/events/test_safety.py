@@ -9,6 +9,8 @@ import contextlib
 import os
 import random
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +180,46 @@ def test_target_exits_mid_trace(tmp_path: Path) -> None:
     assert t == [{"end_reason": "targets exited"}]
     n = len(truth["functions"]["main.handle"])
     assert hits == (n,) and entries == (n,)
+
+
+# The trace command attaches its uprobes as BPF links where the kernel has them (this
+# one does); older kernels get perf-event uprobes, which must die with the tracer too.
+# The CLI has no switch for them, so this drives the engine's session directly, in a
+# process of its own that the test kills.
+PERF_DRIVER = """
+import sys, time
+from sideeye_tui.events.session import TraceSession
+session = TraceSession([int(sys.argv[1])], sys.argv[2:], links=False)
+print("ATTACHED", flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_with_perf_event_uprobes(ticking: tuple[Fixture, Path]) -> None:
+    fx, truth_path = ticking
+    code = code_of(fixture_binary("local"))
+    seed = int.from_bytes(os.urandom(4), "little")
+    rng = random.Random(seed)
+    delays = [None, *sorted(rng.uniform(0.05, 5.0) for _ in range(3))]
+    for i, delay in enumerate(delays):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PERF_DRIVER, str(fx.pid), "main.tick", "main.recurse"],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            if delay is None:  # once attached: the breakpoints are there, then gone
+                assert proc.stdout is not None
+                assert proc.stdout.readline() == b"ATTACHED\n"
+                wait_probes_in(fx.pid, code, ["main.tick", "main.recurse"], proc)
+            else:
+                time.sleep(delay)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        left = wait_code_restored(fx.pid, code)
+        assert left == [], f"seed {seed}: breakpoints left at {[hex(a) for a in left[:8]]}"
+        assert fx.proc.poll() is None
+        truth = run_round(fx, truth_path, i + 1)
+        assert len(truth["functions"]["main.recurse"]) == 50
