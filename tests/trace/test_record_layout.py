@@ -36,6 +36,13 @@ MIRRORS = [
     ("site_key", ep.SiteKey),
     ("counters", ep.Counters),
     ("budget", ep.Budget),
+    ("vpiece", ep.VPiece),
+    ("vop", ep.VOp),
+    ("vexpr", ep.VExpr),
+    ("vslot", ep.VSlot),
+    ("vctype", ep.VCType),
+    ("vrec", ep.VRec),
+    ("vcond", ep.VCond),
 ]
 
 
@@ -57,7 +64,9 @@ def test_header_defines_what_the_c_uses() -> None:
     ):
         assert re.search(rf"^#define {name} \d+$", text, re.M), name
         assert name in ep.c_source()
-    assert ep.MAX_FRAMES & (ep.MAX_FRAMES - 1) == 0  # the C masks indexes with it
+    # the C masks indexes with these
+    for n in (ep.MAX_FRAMES, ep.QUEUE, ep.COND_STR, ep.MAX_PIECES, ep.MAX_SLOTS):
+        assert n & (n - 1) == 0, n
 
 
 def _bcc_layout(leaf: type[ct.Structure]) -> list[tuple[str, int, int]]:
@@ -81,5 +90,14 @@ def test_mirrors_match_bccs_reading_of_the_c_structs() -> None:
         assert ep.layout(bpf[b"counts"].sLeaf) == ep.layout(ep.Counters)
         assert ep.layout(bpf[b"budgets"].Leaf) == ep.layout(ep.Budget)
         assert ct.sizeof(bpf[b"layout_check"].Leaf) == ct.sizeof(ep.Event)
+        for table, mirror in (
+            (b"vexprs", ep.VExpr),
+            (b"vctypes", ep.VCType),
+            (b"vrec_check", ep.VRec),
+            (b"vconds", ep.VCond),
+        ):
+            leaf = bpf[table].Leaf
+            assert ep.layout(leaf) == ep.layout(mirror), table
+            assert ct.sizeof(leaf) == ct.sizeof(mirror), table
     finally:
         program.close()
