@@ -33,6 +33,7 @@ VALUE_MAX = 512  # bytes of one copied item (as vp.ITEM_MAX)
 QUEUE = 64  # items waiting per event
 SCAN = 256  # slots looked at per copied item
 CHASE_STEPS = 32  # scan steps or item copies per invocation of `chase`
+ROOTS_PER_CALL = 4  # roots without slots resolved per invocation of `values`
 MAX_CHASE_CALLS = 30
 PIECE_REG = 1
 PIECE_STACK = 2
@@ -79,6 +80,7 @@ class EventLimits:
                 ("QUEUE", QUEUE),
                 ("SCAN", SCAN),
                 ("CHASE_STEPS", CHASE_STEPS),
+                ("ROOTS_PER_CALL", ROOTS_PER_CALL),
                 ("MAX_CHASE_CALLS", MAX_CHASE_CALLS),
                 ("MAX_PTR_DEPTH", vp.MAX_PTR_DEPTH),
                 ("FRAME_BUDGET", vp.FRAME_BUDGET),

@@ -749,22 +749,16 @@ static __always_inline void copy_item(struct vjob *job) {
     begin_scan(job, ctype, 0, elems, depth);
 }
 
-int values(struct pt_regs *ctx) {
-    int zero = 0;
-    struct vjob *job = vjobs.lookup(&zero);
-    if (!job)
-        return 0;
-    // One expression an invocation (job->ei); `chase` comes back here for the next.
+// The root of expression job->ei: sent as a record, its slots' scan started.
+static __always_inline void one_root(struct vjob *job) {
     u32 i = job->ei;
     if (i >= job->n || i >= MAX_EXPRS)
-        return 0;
+        return;
     job->ei = i + 1;
     u32 idx = job->first + i;
     struct vexpr *x = vexprs.lookup(&idx);
-    if (!x) {
-        progs.call(ctx, PROG_CHASE);
-        return 0;
-    }
+    if (!x)
+        return;
     u64 buf[MAX_PIECES];
     u64 addr = 0;
     u32 off = 0;
@@ -808,7 +802,24 @@ int values(struct pt_regs *ctx) {
     // The root's own slots are scanned by `chase` (job->cur is reused by the next root).
     if (len > 0)
         begin_scan(job, x->ctype, base, 1, 0);
-    progs.call(ctx, PROG_CHASE);
+}
+
+// Roots, several an invocation while they have nothing to scan (scalars); `chase`
+// scans and copies, and comes back here for the next root.
+int values(struct pt_regs *ctx) {
+    int zero = 0;
+    struct vjob *job = vjobs.lookup(&zero);
+    if (!job)
+        return 0;
+    for (int k = 0; k < ROOTS_PER_CALL; k++) {
+        if (job->ei >= job->n)
+            break;
+        one_root(job);
+        if (job->scan_left)
+            break;
+    }
+    if (job->scan_left || job->ei < job->n || (job->head < job->tail && !job->lost))
+        progs.call(ctx, PROG_CHASE);
     return 0;
 }
 
