@@ -48,6 +48,36 @@ class _ProbeState:
     last_buckets: list[int] = field(default_factory=lambda: [0] * ep.BUCKETS)
 
 
+class _Compile:
+    """EventProgram(text) built in a thread of its own."""
+
+    def __init__(self, text: str, links: bool | None) -> None:
+        self._program: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            from ..bpf.loader import EventProgram  # loads BCC
+
+            try:
+                self._program = EventProgram(text, links=links)
+            except BaseException as e:  # noqa: BLE001 - handed to result()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="sideeye-compile", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._program
+
+    def discard(self) -> None:
+        self._thread.join()
+        if self._program is not None:
+            self._program.close()
+
+
 @dataclass(frozen=True)
 class TraceSummary:
     reason: str
@@ -74,7 +104,9 @@ class TraceSession:
         self._terms = {loc: parse_when(loc, text) for loc, text in (conditions or {}).items()}
         self._conds: dict[tuple[int, int, int], list[ep.VCond]] = {}
         self._paired_only: set[tuple[int, int, int]] = set()
-        from ..bpf.loader import EventProgram  # loads BCC
+        # The program depends on no target: BCC compiles and the kernel verifies it
+        # (seconds) while the targets' binaries are analysed (ctypes lets go of the GIL).
+        compiling = _Compile(ep.program_text(limits or ep.EventLimits()), links)
 
         self.limits = limits or ep.EventLimits()
         self.targets: list[Target] = []
@@ -106,8 +138,13 @@ class TraceSession:
             self._values = self._compile_values(resolved, captures or {})
         except BaseException:
             self._close_binaries()
+            compiling.discard()
             raise
-        self.program = EventProgram(ep.program_text(self.limits), links=links)
+        try:
+            self.program = compiling.result()
+        except BaseException:
+            self._close_binaries()
+            raise
         try:
             if self._values:
                 try:
