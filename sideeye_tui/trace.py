@@ -20,7 +20,9 @@ from .model import ProbeInfo, ProbeSecond
 
 class _Display(Protocol):
     def second(self, seconds: list[ProbeSecond]) -> None: ...
-    def end(self, reason: str, kept: int, dropped: int, in_flight: int) -> None: ...
+    def end(
+        self, reason: str, kept: int, dropped: int, in_flight: int, evicted: int = 0
+    ) -> None: ...
     def close(self) -> None: ...
 
 
@@ -131,7 +133,11 @@ def run_trace(args: argparse.Namespace) -> int:
             summary = session.run(writer.write, display.second, stop, duration)
             writer.end_trace(summary.reason)
             display.end(
-                summary.reason, summary.events_kept, summary.events_dropped, summary.in_flight
+                summary.reason,
+                summary.events_kept,
+                summary.events_dropped,
+                summary.in_flight,
+                summary.evicted,
             )
         finally:
             for signum, handler in old_handlers.items():
@@ -146,5 +152,7 @@ def run_trace(args: argparse.Namespace) -> int:
     )
     if summary.in_flight:
         line += f"; {summary.in_flight} calls never returned during the trace"
+    if summary.evicted:
+        line += f" ({summary.evicted} more were let go of by the bounded in-flight map)"
     print(f"{line}; wrote {args.output}", file=sys.stderr)
     return 0

@@ -143,6 +143,7 @@ class Counters(ct.Structure):
         ("unpaired", ct.c_uint64),
         ("tracked", ct.c_uint64),
         ("paired", ct.c_uint64),
+        ("replaced", ct.c_uint64),
     ]
 
 

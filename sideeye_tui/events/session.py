@@ -84,6 +84,7 @@ class TraceSummary:
     events_kept: int
     events_dropped: int
     in_flight: int  # entries never paired with a return (still running, panicked, ...)
+    evicted: int = 0  # entries the bounded in-flight map let go of (their returns unpaired)
 
 
 class TraceSession:
@@ -353,8 +354,17 @@ class TraceSession:
         sink(self._batch(seconds, final=True))
         on_second(seconds)
         totals = self._totals()
+        try:
+            in_map = sum(1 for _ in self.program.bpf[b"inflight"])
+        except Exception:  # noqa: BLE001 - only the summary's count is at stake
+            in_map = max(0, totals.tracked - totals.paired)
+        never = max(0, totals.tracked - totals.paired)  # entries never paired
         return TraceSummary(
-            reason, totals.kept, totals.dropped, max(0, totals.tracked - totals.paired)
+            reason,
+            totals.kept,
+            totals.dropped,
+            never,
+            max(0, never - totals.replaced - in_map),
         )
 
     def _totals(self) -> ep.Counters:

@@ -171,25 +171,52 @@ def _from_csv(col: str, kind: str) -> str:
     return col
 
 
-def _cell(v: object, kind: str) -> str:
-    """One CSV field: NULL is an empty unquoted field, every string is quoted (so the
-    empty string stays a string), numbers are bare."""
-    if v is None:
-        return ""
-    if kind == "JSON":
-        v = json.dumps(v, ensure_ascii=False)
-    if isinstance(v, bool):
-        return "1" if v else "0"
+def _int(v: object) -> str:
+    return "" if v is None else str(int(v))  # type: ignore[call-overload]
+
+
+def _text(v: object) -> str:
+    """Every string quoted, so the empty string stays a string (NULL is unquoted)."""
+    return "" if v is None else '"' + str(v).replace('"', '""') + '"'
+
+
+def _bool(v: object) -> str:
+    return "" if v is None else ("1" if v else "0")
+
+
+def _double(v: object) -> str:
+    if isinstance(v, float) and v == v and abs(v) != float("inf"):
+        return repr(v)
     if isinstance(v, int):
         return str(v)
-    if isinstance(v, float):
-        return repr(v) if v == v and abs(v) != float("inf") else f'"{v}"'
-    text = str(v)
-    return '"' + text.replace('"', '""') + '"'
+    return _text(v)  # None, or "NaN", "+Inf", "-Inf" as JSON conventions write them
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def _json(v: object) -> str:
+    return "" if v is None else _text(json.dumps(v, ensure_ascii=False))
+
+
+def _any(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return _bool(v)
+    if isinstance(v, int):
+        return str(v)
+    return _text(v)
+
+
+# One CSV field per column type: NULL is an empty unquoted field.
+_FORMAT = {
+    "INTEGER": _int,
+    "BIGINT": _int,
+    "UBIGINT": _int,
+    "TS_US": _int,
+    "VARCHAR": _text,
+    "BOOLEAN": _bool,
+    "DOUBLE": _double,
+    "JSON": _json,
+}
 
 
 class EventWriter:
@@ -386,11 +413,10 @@ class EventWriter:
             return
         self._files = getattr(self, "_files", 0) + 1
         path = os.path.join(self._scratch, f"t{self._files}.csv")
-        kinds = [kind for _n, kind in columns]
+        formats = [_FORMAT.get(kind, _any) for _n, kind in columns]
         with _csv_out(path) as out:
             out.writelines(
-                ",".join([_cell(v, kind) for v, kind in zip(row, kinds, strict=True)]) + "\n"
-                for row in rows
+                ",".join([f(v) for f, v in zip(formats, row, strict=True)]) + "\n" for row in rows
             )
         spec = ", ".join(f"'c{i}': '{_csv_type(kind)}'" for i, (_n, kind) in enumerate(columns))
         names = ", ".join(_quote(n) for n, _k in columns)

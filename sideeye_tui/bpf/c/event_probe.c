@@ -55,6 +55,7 @@ struct counters {
     u64 unpaired;   // returns with no entry in flight (started before the trace, ...)
     u64 tracked;    // entries put in flight (the LRU may evict the oldest when full)
     u64 paired;     // returns that found their entry
+    u64 replaced;   // entries put where an entry that never returned was (panic, Goexit)
 };
 
 struct inflight_key {
@@ -316,6 +317,8 @@ static __always_inline u64 hit(struct pt_regs *ctx, struct site *s, struct site_
             return 0;  // the `when` condition does not hold: counted, not recorded
         if (kind == KIND_ENTRY && !sp->inlined) {
             struct inflight v = {now, id};
+            if (inflight.lookup(&ik))
+                c->replaced++;
             inflight.update(&ik, &v);
             c->tracked++;
         }
