@@ -132,6 +132,52 @@ class ValueRecords:
 
     def __init__(self) -> None:
         self.by_event: dict[int, _Pending] = {}
+        self._scalar: dict[int, tuple[int, bool, bool] | None] = {}  # type -> size, signed, bool
+
+    def _scalar_of(self, decoder: ValueDecoder, type_id: int) -> tuple[int, bool, bool] | None:
+        """Integers and bools decode from their bytes alone (most captured values)."""
+        if type_id not in self._scalar:
+            t = decoder.t(type_id)
+            found = None
+            if t.kind in ("int", "uint") and t.name != "time.Duration" and t.size <= 8:
+                found = (t.size, t.kind == "int", False)
+            elif t.kind == "bool":
+                found = (1, False, True)
+            self._scalar[type_id] = found
+        return self._scalar[type_id]
+
+    def _scalars(
+        self,
+        p: _Pending,
+        roots: tuple[PcRoot, ...],
+        texts: tuple[str, ...],
+        compiled: tuple[CompiledExpression, ...],
+        decoder: ValueDecoder | None,
+    ) -> tuple[CapturedValue, ...] | None:
+        """The values when every one is an integer or bool read whole; else None."""
+        if decoder is None:
+            return None
+        out = []
+        for i, root in enumerate(roots):
+            got = p.roots.get(i)
+            if root.unavailable is not None or got is None or not root.value_type:
+                return None
+            scalar = self._scalar_of(decoder, root.value_type)
+            if scalar is None:
+                return None
+            status, addr, raw = got
+            start = addr if status == ep.ROOT_ASSEMBLED else 0
+            if status not in (ROOT_OK, ep.ROOT_ASSEMBLED):
+                return None
+            size, signed, is_bool = scalar
+            data = raw[start : start + size]
+            if len(data) < size:
+                return None
+            value: object = (
+                data[0] != 0 if is_bool else int.from_bytes(data, "little", signed=signed)
+            )
+            out.append(CapturedValue(texts[i], value, compiled[i].sql_type))
+        return tuple(out)
 
     def on_record(self, _ctx: Any, data: Any, _size: int) -> int:
         r = ct.cast(data, ct.POINTER(ep.VRec)).contents
@@ -165,6 +211,9 @@ class ValueRecords:
         decoder: ValueDecoder | None,
     ) -> tuple[CapturedValue, ...]:
         p = self.by_event.pop(event_id, None) or _Pending()
+        fast = self._scalars(p, roots, texts, compiled, decoder)
+        if fast is not None:
+            return fast
         mem = FrameMemory(goid=goid, depth=0, pc=pc)
         mem.image.update(p.items)
         mem.unreadable |= p.unreadable

@@ -193,7 +193,11 @@ def _double(v: object) -> str:
 
 
 def _json(v: object) -> str:
-    return "" if v is None else _text(json.dumps(v, ensure_ascii=False))
+    if v is None:
+        return ""
+    if type(v) is int:  # a uint64 column: its JSON text is its digits
+        return f'"{v}"'
+    return _text(json.dumps(v, ensure_ascii=False))
 
 
 def _any(v: object) -> str:
@@ -353,25 +357,16 @@ class EventWriter:
             self._scratch = scratch
             self._insert("event_stacks", _STACK_COLUMNS, stack_rows)
             ids = self._stack_ids
-            self._insert(
+            # The bulk of a trace: one f-string a row rather than a formatter a field.
+            self._insert_lines(
                 "events",
                 _EVENT_COLUMNS,
                 [
-                    (
-                        tid,
-                        e.event_id,
-                        e.probe_id,
-                        e.pid,
-                        e.tid,
-                        e.goid,
-                        e.ts_ns // 1000,
-                        e.ts_ns,
-                        e.kind,
-                        e.duration_ns,
-                        e.entry_event_id,
-                        ids.get(e.stack),
-                        e.inlined,
-                    )
+                    f"{tid},{e.event_id},{e.probe_id},{e.pid},{e.tid},{e.goid},"
+                    f'{e.ts_ns // 1000},{e.ts_ns},"{e.kind}",'
+                    f"{'' if e.duration_ns is None else e.duration_ns},"
+                    f"{'' if e.entry_event_id is None else e.entry_event_id},"
+                    f"{ids.get(e.stack, '')},{1 if e.inlined else 0}\n"
                     for e in batch.events
                 ],
             )
@@ -411,13 +406,23 @@ class EventWriter:
         Strings are quoted and NULL is an empty unquoted field, so both survive."""
         if not rows:
             return
+        formats = [_FORMAT.get(kind, _any) for _n, kind in columns]
+        self._insert_lines(
+            table,
+            columns,
+            [",".join([f(v) for f, v in zip(formats, row, strict=True)]) + "\n" for row in rows],
+        )
+
+    def _insert_lines(
+        self, table: str, columns: Sequence[tuple[str, str]], lines: Sequence[str]
+    ) -> None:
+        """CSV lines already formatted (see _insert) into the table."""
+        if not lines:
+            return
         self._files = getattr(self, "_files", 0) + 1
         path = os.path.join(self._scratch, f"t{self._files}.csv")
-        formats = [_FORMAT.get(kind, _any) for _n, kind in columns]
         with _csv_out(path) as out:
-            out.writelines(
-                ",".join([f(v) for f, v in zip(formats, row, strict=True)]) + "\n" for row in rows
-            )
+            out.writelines(lines)
         spec = ", ".join(f"'c{i}': '{_csv_type(kind)}'" for i, (_n, kind) in enumerate(columns))
         names = ", ".join(_quote(n) for n, _k in columns)
         select = ", ".join(_from_csv(f"c{i}", kind) for i, (_n, kind) in enumerate(columns))
