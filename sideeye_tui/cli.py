@@ -356,7 +356,7 @@ def add_trace(sub: Subparsers) -> None:
         default=[],
         help="a function as the runtime prints it (entry and return), or PATH:LINE",
     )
-    p.add_argument("--spec", metavar="FILE", help="spec whose [probes.\"LOC\"] to place")
+    p.add_argument("--spec", metavar="FILE", help='spec whose [probes."LOC"] to place')
     p.add_argument("--for", dest="duration", metavar="DURATION", help="stop after (30s, 2m)")
     p.add_argument(
         "-o", "--output", metavar="FILE", required=True, help="DuckDB file (created if missing)"
@@ -370,6 +370,11 @@ def add_trace(sub: Subparsers) -> None:
         type=_count,
         default=0,
         help="keep at most N events a second (the rest are counted as dropped); 0: no cap",
+    )
+    # How uprobes are attached: BPF links where the kernel has them, else perf events
+    # (older kernels). For the tests and benches that check both.
+    p.add_argument(
+        "--uprobes", choices=("auto", "link", "perf"), default="auto", help=argparse.SUPPRESS
     )
     p.set_defaults(run=run_trace)
 

@@ -102,6 +102,9 @@ class ProbeInfo:
     line: int | None = None
     pcs: int = 0  # code addresses attached
     error: str | None = None  # why it could not be placed (then pcs == 0)
+    # Captured expressions and their SQL types: at entry (or at the line), at return.
+    captures: tuple[tuple[str, str], ...] = ()
+    return_captures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class TraceEvent:
     entry_event_id: int | None  # returns paired with their entry: that entry's event_id
     stack: int  # key of its backtrace in EventBatch.stacks (this trace's numbering)
     inlined: bool = False
+    values: tuple[CapturedValue, ...] = ()  # its probe's captures at this kind of site
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from .model import ProbeInfo, ProbeSecond
 
 class _Display(Protocol):
     def second(self, seconds: list[ProbeSecond]) -> None: ...
-    def end(self, reason: str, kept: int, dropped: int, in_flight: int) -> None: ...
+    def end(
+        self, reason: str, kept: int, dropped: int, in_flight: int, evicted: int = 0
+    ) -> None: ...
     def close(self) -> None: ...
 
 
@@ -41,9 +43,13 @@ def _check_output(path: str) -> None:
         open_store(path, read_only=True).close()  # raises unless it is ours and current
 
 
+Captures = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+Conditions = dict[str, str]
+
+
 def _spec_locations(
     spec_path: str | None, targets: list[tuple[str, str | None]]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], tuple[Captures, Conditions]]:
     """The probes of the spec (--spec, or those discovered for the targets), and the
     spec files they came from."""
     from .spec import resolve_specs
@@ -54,20 +60,11 @@ def _spec_locations(
             raise SideEyeError(w)  # a probe spec asked for by name must be right
         _warn(w)
     if spec is None or not spec.probes:
-        return [], []
-    for p in spec.probes:
-        if p.when is not None:
-            raise SideEyeError(
-                f"{', '.join(p.sources)}: probes.{p.location}: `when` conditions are not"
-                " supported yet"
-            )
-        if p.capture or p.on_return:
-            _warn(
-                f"{', '.join(p.sources)}: probes.{p.location}: captured values are not"
-                " supported yet; the probe records events without them"
-            )
+        return [], [], ({}, {})
     paths = sorted({s for p in spec.probes for s in p.sources})
-    return [p.location for p in spec.probes], paths
+    captures = {p.location: (p.capture, p.on_return) for p in spec.probes}
+    conditions = {p.location: p.when for p in spec.probes if p.when is not None}
+    return [p.location for p in spec.probes], paths, (captures, conditions)
 
 
 def _summary(
@@ -95,7 +92,7 @@ def run_trace(args: argparse.Namespace) -> int:
     duration = parse_duration(args.duration) if args.duration is not None else None
     targets = [check_target(pid) for pid in pids]
     _check_output(args.output)
-    spec_locations, spec_paths = _spec_locations(
+    spec_locations, spec_paths, (captures, conditions) = _spec_locations(
         args.spec, [(t.exe, t.main_module) for t in targets]
     )
     locations = list(dict.fromkeys([*args.probe, *spec_locations]))
@@ -103,7 +100,15 @@ def run_trace(args: argparse.Namespace) -> int:
         raise SideEyeError("nothing to trace: give --probe LOC, or a --spec with [probes]")
 
     with lock_targets(pids):
-        session = TraceSession(pids, locations, max_events_per_s=args.max_events_per_s)
+        links = {"auto": None, "link": True, "perf": False}[getattr(args, "uprobes", "auto")]
+        session = TraceSession(
+            pids,
+            locations,
+            max_events_per_s=args.max_events_per_s,
+            links=links,
+            captures=captures,
+            conditions=conditions,
+        )
         display: _Display | None = None
         writer: EventWriter | None = None
         stop = threading.Event()
@@ -128,7 +133,11 @@ def run_trace(args: argparse.Namespace) -> int:
             summary = session.run(writer.write, display.second, stop, duration)
             writer.end_trace(summary.reason)
             display.end(
-                summary.reason, summary.events_kept, summary.events_dropped, summary.in_flight
+                summary.reason,
+                summary.events_kept,
+                summary.events_dropped,
+                summary.in_flight,
+                summary.evicted,
             )
         finally:
             for signum, handler in old_handlers.items():
@@ -143,5 +152,7 @@ def run_trace(args: argparse.Namespace) -> int:
     )
     if summary.in_flight:
         line += f"; {summary.in_flight} calls never returned during the trace"
+    if summary.evicted:
+        line += f" ({summary.evicted} more were let go of by the bounded in-flight map)"
     print(f"{line}; wrote {args.output}", file=sys.stderr)
     return 0

@@ -11,6 +11,8 @@ import ctypes as ct
 from dataclasses import dataclass
 from importlib import resources
 
+from ..values import plan as vp
+
 KIND_ENTRY = 0
 KIND_RETURN = 1
 KIND_LINE = 2
@@ -22,12 +24,42 @@ BUCKETS = 64  # log2 buckets of nanoseconds: all of u64
 SITE_PROBES = 4  # probes sharing one pc (a function's entry and lines there)
 
 
+# Values (see values/chase.py for the same chase in Python)
+MAX_PIECES = vp.MAX_PIECES
+MAX_OPS = vp.MAX_OPS
+MAX_SLOTS = vp.MAX_SLOTS
+MAX_EXPRS = 16  # expressions captured at one probe
+VALUE_MAX = 512  # bytes of one copied item (as vp.ITEM_MAX)
+QUEUE = 64  # items waiting per event
+SCAN = 256  # slots looked at per copied item
+CHASE_STEPS = 32  # scan steps or item copies per invocation of `chase`
+ROOTS_PER_CALL = 4  # roots without slots resolved per invocation of `values`
+MAX_CHASE_CALLS = 30
+PIECE_REG = 1
+PIECE_STACK = 2
+VREC_ROOT = 1
+VREC_ITEM = 2
+ROOT_ASSEMBLED = 5
+FLAG_PAIRED_ONLY = 1
+MAX_TERMS = 8  # comparisons in one `when`
+COND_STR = 32  # bytes of a string literal in a `when` (a power of two)
+COND_OPS = {"==": 0, "!=": 1, "<": 2, "<=": 3, ">": 4, ">=": 5}
+COND_INT = 1
+COND_UINT = 2
+COND_STRING = 3
+
+
 @dataclass(frozen=True)
 class EventLimits:
     max_sites: int = 65536
     max_probes: int = 1024
     inflight: int = 65536  # calls in flight at once, all goroutines (LRU beyond)
     ringbuf_pages: int = 4096  # 16 MiB
+    vals_pages: int = 4096  # 16 MiB of value records
+    max_vexprs: int = 16384  # (site, expression) pairs
+    max_ctypes: int = 4096
+    max_rtypes: int = 8192
+    max_vconds: int = 4096
 
     def header(self) -> str:
         return "".join(
@@ -40,6 +72,25 @@ class EventLimits:
                 ("RINGBUF_PAGES", self.ringbuf_pages),
                 ("BUCKETS", BUCKETS),
                 ("SITE_PROBES", SITE_PROBES),
+                ("MAX_PIECES", MAX_PIECES),
+                ("MAX_OPS", MAX_OPS),
+                ("MAX_SLOTS", MAX_SLOTS),
+                ("MAX_EXPRS", MAX_EXPRS),
+                ("VALUE_MAX", VALUE_MAX),
+                ("QUEUE", QUEUE),
+                ("SCAN", SCAN),
+                ("CHASE_STEPS", CHASE_STEPS),
+                ("ROOTS_PER_CALL", ROOTS_PER_CALL),
+                ("MAX_CHASE_CALLS", MAX_CHASE_CALLS),
+                ("MAX_PTR_DEPTH", vp.MAX_PTR_DEPTH),
+                ("FRAME_BUDGET", vp.FRAME_BUDGET),
+                ("MAX_VEXPRS", self.max_vexprs),
+                ("MAX_CTYPES", self.max_ctypes),
+                ("MAX_RTYPES", self.max_rtypes),
+                ("VALS_PAGES", self.vals_pages),
+                ("MAX_TERMS", MAX_TERMS),
+                ("COND_STR", COND_STR),
+                ("MAX_VCONDS", self.max_vconds),
             )
         )
 
@@ -62,7 +113,9 @@ class SiteProbe(ct.Structure):
         ("probe", ct.c_uint32),
         ("kind", ct.c_uint8),
         ("inlined", ct.c_uint8),
-        ("pad", ct.c_uint16),
+        ("nexpr", ct.c_uint8),
+        ("flags", ct.c_uint8),
+        ("first_expr", ct.c_uint32),
     ]
 
 
@@ -72,6 +125,10 @@ class SiteValue(ct.Structure):
         ("goid_off", ct.c_uint32),
         ("stack_hi_off", ct.c_uint32),
         ("n", ct.c_uint32),
+        ("tag", ct.c_uint32),
+        ("cond_probe", ct.c_uint32),
+        ("cond_first", ct.c_uint32),
+        ("ncond", ct.c_uint32),
         ("probes", SiteProbe * SITE_PROBES),
     ]
 
@@ -86,6 +143,7 @@ class Counters(ct.Structure):
         ("unpaired", ct.c_uint64),
         ("tracked", ct.c_uint64),
         ("paired", ct.c_uint64),
+        ("replaced", ct.c_uint64),
     ]
 
 
@@ -123,3 +181,72 @@ def layout(struct: type[ct.Structure]) -> list[tuple[str, int, int]]:
         f = getattr(struct, name)
         out.append((name, int(f.offset), int(f.size)))
     return out
+
+
+class VPiece(ct.Structure):
+    _fields_ = [("kind", ct.c_uint16), ("reg", ct.c_uint16), ("off", ct.c_int32)]
+
+
+class VOp(ct.Structure):
+    _fields_ = [
+        ("kind", ct.c_uint32),
+        ("arg", ct.c_uint32),
+        ("elem", ct.c_uint32),
+        ("pad", ct.c_uint32),
+    ]
+
+
+class VExpr(ct.Structure):
+    _fields_ = [
+        ("npieces", ct.c_uint32),
+        ("nops", ct.c_uint32),
+        ("size", ct.c_uint32),
+        ("ctype", ct.c_uint32),
+        ("unavailable", ct.c_uint32),
+        ("pad", ct.c_uint32),
+        ("pieces", VPiece * MAX_PIECES),
+        ("ops", VOp * MAX_OPS),
+    ]
+
+
+class VSlot(ct.Structure):
+    _fields_ = [
+        ("off", ct.c_uint32),
+        ("kind", ct.c_uint32),
+        ("target", ct.c_uint32),
+        ("aux", ct.c_uint32),
+        ("cap", ct.c_uint32),
+        ("target2", ct.c_uint32),
+    ]
+
+
+class VCType(ct.Structure):
+    _fields_ = [("size", ct.c_uint32), ("nslots", ct.c_uint32), ("slots", VSlot * MAX_SLOTS)]
+
+
+class VRec(ct.Structure):
+    """struct vrec: an expression's root (VREC_ROOT) or a copied item (VREC_ITEM)."""
+
+    _fields_ = [
+        ("kind", ct.c_uint32),
+        ("index", ct.c_uint32),
+        ("event_id", ct.c_uint64),
+        ("addr", ct.c_uint64),
+        ("status", ct.c_uint32),
+        ("len", ct.c_uint32),
+        ("data", ct.c_uint8 * VALUE_MAX),
+    ]
+
+
+class VCond(ct.Structure):
+    """struct vcond: one comparison of a `when` condition."""
+
+    _fields_ = [
+        ("x", VExpr),
+        ("op", ct.c_uint32),
+        ("kind", ct.c_uint32),
+        ("group", ct.c_uint32),
+        ("len", ct.c_uint32),
+        ("ival", ct.c_int64),
+        ("sval", ct.c_uint8 * COND_STR),
+    ]

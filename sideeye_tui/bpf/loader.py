@@ -516,6 +516,11 @@ class EventProgram:
             try:
                 self.bpf = bcc.BPF(text=text.encode())
                 self.fn = self.bpf.load_func(b"on_site", bcc.BPF.KPROBE, attach_type=attach_type)
+                # The value capture's programs, reached by tail calls (see the C file).
+                progs = self.bpf[b"progs"]
+                for slot, name in enumerate((b"values", b"chase")):
+                    f = self.bpf.load_func(name, bcc.BPF.KPROBE, attach_type=attach_type)
+                    progs[ct.c_int(slot)] = ct.c_int(f.fd)
             except Exception as e:  # bcc raises bare Exception
                 raise CaptureError(
                     f"the events probe could not be loaded ({str(e).splitlines()[0]})"

@@ -57,7 +57,7 @@ def json_record(trace_id: int, probe: ProbeInfo, s: ProbeSecond) -> dict[str, An
 
 
 def end_record(
-    trace_id: int, reason: str, kept: int, dropped: int, in_flight: int
+    trace_id: int, reason: str, kept: int, dropped: int, in_flight: int, evicted: int = 0
 ) -> dict[str, Any]:
     return {
         "type": "end",
@@ -66,6 +66,7 @@ def end_record(
         "events_kept": kept,
         "events_dropped": dropped,
         "in_flight": in_flight,
+        "inflight_evicted": evicted,
     }
 
 
@@ -81,8 +82,9 @@ class JsonLines:
             self.out.write("\n")
         self.out.flush()
 
-    def end(self, reason: str, kept: int, dropped: int, in_flight: int) -> None:
-        self.out.write(json.dumps(end_record(self.trace_id, reason, kept, dropped, in_flight)))
+    def end(self, reason: str, kept: int, dropped: int, in_flight: int, evicted: int = 0) -> None:
+        record = end_record(self.trace_id, reason, kept, dropped, in_flight, evicted)
+        self.out.write(json.dumps(record))
         self.out.write("\n")
         self.out.flush()
 
@@ -139,7 +141,7 @@ class LiveTable:
             self.last[s.probe_id] = s
         self.live.update(self._table(), refresh=True)
 
-    def end(self, reason: str, kept: int, dropped: int, in_flight: int) -> None:
+    def end(self, reason: str, kept: int, dropped: int, in_flight: int, evicted: int = 0) -> None:
         pass
 
     def close(self) -> None:

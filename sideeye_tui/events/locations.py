@@ -20,6 +20,7 @@ Each site carries the SP delta at its pc, so the probe can compute the frame's C
 from __future__ import annotations
 
 import difflib
+import weakref
 from dataclasses import dataclass
 
 from ..dwarf.binary import GoBinary
@@ -116,39 +117,86 @@ def return_sites(binary: GoBinary, fn: FuncRecord) -> list[Site]:
     return sites
 
 
-def _inlined_entries(binary: GoBinary, names: set[str]) -> list[Site]:
-    """The first pc of each inlined copy of a function named in `names`."""
+def inline_index(binary: GoBinary) -> dict[str, list[int]]:
+    """Every inlined copy in the binary: the callee's symbol name -> the first pc of
+    each copy (the lowest pc whose inline chain holds that call). One pass over every
+    function's inline tree, kept on disk under the build id: a large binary takes
+    seconds, and every function probe needs it."""
+
+    def compute() -> dict[str, list[int]]:
+        out: dict[str, set[int]] = {}
+        if binary.inline_trees.gofunc is None:
+            return {}
+        for fn in binary.pclntab.iter_funcs():
+            for name, pc in _inlined_in(binary, fn):
+                out.setdefault(name, set()).add(pc)
+        return {name: sorted(pcs) for name, pcs in out.items()}
+
+    found = _indexes.get(binary)
+    if found is None:
+        raw: dict[str, list[int]] = binary.analysis("inline-index", compute)
+        found = {}
+        for name, pcs in raw.items():  # by symbol and as printed (all instantiations)
+            found.setdefault(name, []).extend(pcs)
+            printed = print_name(name)
+            if printed != name:
+                found.setdefault(printed, []).extend(pcs)
+        _indexes[binary] = found
+    return found
+
+
+_indexes: weakref.WeakKeyDictionary[GoBinary, dict[str, list[int]]] = weakref.WeakKeyDictionary()
+
+
+def _inlined_in(binary: GoBinary, fn: FuncRecord) -> list[tuple[str, int]]:
+    """(callee symbol, first pc) of each inlined call in one function's code."""
     tab = binary.pclntab
     inl = binary.inline_trees
-    if inl.gofunc is None:
+    table = tab.tables(fn).inl
+    if table is None:
         return []
-    first: dict[tuple[int, int], int] = {}  # (physical entry, inline index) -> lowest pc
-    for fn in tab.iter_funcs():
-        table = tab.tables(fn).inl
-        if table is None:
+    chains: dict[int, list[int]] = {}  # inline index -> it and its callers' indexes
+    names: dict[int, str] = {}
+
+    def chain(index: int) -> list[int]:
+        found = chains.get(index)
+        if found is not None:
+            return found
+        out: list[int] = []
+        cur = index
+        while cur >= 0 and len(out) < 100:
+            if cur in chains:
+                out += chains[cur]
+                break
+            call = inl.entry(fn, cur)
+            if call is None:
+                break
+            names[cur] = tab.func_name(call.name_off)
+            out.append(cur)
+            nxt = _lookup(table, fn.entry + call.parent_pc)
+            cur = -1 if nxt is None else nxt
+        chains[index] = out
+        return out
+
+    first: dict[int, int] = {}
+    for start, end, index in _runs(table[0], table[1], fn.entry):
+        if index < 0 or end <= start:
             continue
-        for start, end, index in _runs(table[0], table[1], fn.entry):
-            cur = index
-            depth = 0
-            while cur >= 0 and depth < 100 and end > start:
-                call = inl.entry(fn, cur)
-                if call is None:
-                    break
-                name = tab.func_name(call.name_off)
-                if name in names or print_name(name) in names:
-                    key = (fn.entry, cur)
-                    if key not in first or start < first[key]:
-                        first[key] = start
-                parent = tab.tables(fn).inl
-                nxt = None
-                if parent is not None:
-                    nxt = _lookup(parent, fn.entry + call.parent_pc)
-                cur = -1 if nxt is None else nxt
-                depth += 1
-    sites = []
-    for pc in sorted(set(first.values())):
-        sites.append(Site(pc, KIND_ENTRY, tab.sp_delta(pc) or 0, True))
-    return sites
+        for i in chain(index):
+            if i not in first or start < first[i]:
+                first[i] = start
+    return [(names[i], pc) for i, pc in first.items() if i in names]
+
+
+def _inlined_entries(binary: GoBinary, names: set[str]) -> list[Site]:
+    """The first pc of each inlined copy of a function named in `names` (a symbol name,
+    or as the runtime prints it: every instantiation of a generic)."""
+    index = inline_index(binary)
+    pcs: set[int] = set()
+    for name in names:
+        pcs.update(index.get(name, ()))
+    tab = binary.pclntab
+    return [Site(pc, KIND_ENTRY, tab.sp_delta(pc) or 0, True) for pc in sorted(pcs)]
 
 
 def resolve_function(binary: GoBinary, name: str, inlined: bool = True) -> Resolved:
@@ -179,6 +227,43 @@ def resolve_function(binary: GoBinary, name: str, inlined: bool = True) -> Resol
 
 
 # -- file:line ---------------------------------------------------------------------------
+
+
+def _statement_starts(binary: GoBinary, sites: list[Site], line: int) -> list[Site]:
+    """Of the pcs where a run of the line starts, those DWARF's line table marks as a
+    statement start (is_stmt): the compiler may schedule a statement's code in two
+    runs (Go 1.22 splits `acc ^= step(i)` around the loop's increment), and a probe at
+    both would count each execution twice. Without DWARF, every run start stays."""
+    if not binary.has_dwarf:
+        return sites
+    try:
+        stmt = _is_stmt_rows(binary, {binary.function_name(s.pc) or "" for s in sites}, line)
+    except Exception:  # noqa: BLE001 - unreadable DWARF: keep the pclntab's answer
+        return sites
+    kept = [s for s in sites if stmt.get(s.pc, True)]
+    return kept or sites
+
+
+def _is_stmt_rows(binary: GoBinary, functions: set[str], line: int) -> dict[int, bool]:
+    """address -> whether a row of `line` there is a statement start, from the line
+    programs of the units (packages) of these functions."""
+    from ..values.plan import _package
+
+    packages = {_package(f) for f in functions}
+    dwarf = binary.dwarf_info()
+    out: dict[int, bool] = {}
+    for cu in dwarf.iter_CUs():
+        name = cu.get_top_DIE().attributes.get("DW_AT_name")
+        if name is None or name.value.decode("utf-8", "replace") not in packages:
+            continue
+        program = dwarf.line_program_for_CU(cu)
+        if program is None:
+            continue
+        for entry in program.get_entries():
+            st = entry.state
+            if st is not None and st.line == line:
+                out[st.address] = out.get(st.address, False) or bool(st.is_stmt)
+    return out
 
 
 def source_files(tab: Pclntab) -> list[str]:
@@ -240,5 +325,6 @@ def resolve_line(binary: GoBinary, path: str, line: int, location: str | None = 
             prev = key
     if not sites:
         raise LocationError(f"{location or f'{path}:{line}'}: no code at line {line} of {file}")
+    sites = _statement_starts(binary, sites, line)
     inner = binary.symbolize(sites[0].pc, False)[0].function
     return Resolved(location or f"{path}:{line}", "line", inner, file, line, tuple(sites))

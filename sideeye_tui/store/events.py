@@ -12,7 +12,7 @@ The tables are created on the first trace, in a new file or in a snapshot file
 
 from __future__ import annotations
 
-import csv
+import json
 import os
 import socket
 from collections.abc import Sequence
@@ -84,6 +84,12 @@ EVENT_TABLES: tuple[str, ...] = (
         returns BIGINT,
         throttled BIGINT
     )""",
+    """CREATE TABLE IF NOT EXISTS event_capture_errors (
+        trace_id INTEGER NOT NULL,
+        event_id BIGINT NOT NULL,
+        expression VARCHAR,
+        reason VARCHAR
+    )""",
     """CREATE TABLE IF NOT EXISTS probe_durations (
         trace_id INTEGER NOT NULL,
         probe_id INTEGER NOT NULL,
@@ -93,23 +99,124 @@ EVENT_TABLES: tuple[str, ...] = (
     )""",
 )
 
+# (column, type) of what each insert writes; "TS_US" is a TIMESTAMPTZ given in unix
+# microseconds (exact: no float on the way).
 _EVENT_COLUMNS = (
-    "'event_id': 'BIGINT', 'probe_id': 'INTEGER', 'pid': 'INTEGER', 'tid': 'INTEGER',"
-    " 'goid': 'BIGINT', 'ts_ns': 'BIGINT', 'kind': 'VARCHAR', 'duration_ns': 'BIGINT',"
-    " 'entry_event_id': 'BIGINT', 'stack_id': 'UBIGINT', 'inlined': 'TINYINT'"
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("probe_id", "INTEGER"),
+    ("pid", "INTEGER"),
+    ("tid", "INTEGER"),
+    ("goid", "BIGINT"),
+    ("ts", "TS_US"),
+    ("ts_ns", "BIGINT"),
+    ("kind", "VARCHAR"),
+    ("duration_ns", "BIGINT"),
+    ("entry_event_id", "BIGINT"),
+    ("stack_id", "UBIGINT"),
+    ("inlined", "BOOLEAN"),
+)
+_STACK_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("stack_id", "UBIGINT"),
+    ("depth", "INTEGER"),
+    ("function", "VARCHAR"),
+    ("file", "VARCHAR"),
+    ("line", "INTEGER"),
+    ("pc", "UBIGINT"),
+    ("inlined", "BOOLEAN"),
+)
+_RATE_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("probe_id", "INTEGER"),
+    ("second", "TS_US"),
+    ("hits", "BIGINT"),
+    ("kept", "BIGINT"),
+    ("dropped", "BIGINT"),
+    ("returns", "BIGINT"),
+    ("throttled", "BIGINT"),
+)
+_DURATION_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("probe_id", "INTEGER"),
+    ("second", "TS_US"),
+    ("bucket", "INTEGER"),
+    ("count", "BIGINT"),
+)
+_ERROR_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("expression", "VARCHAR"),
+    ("reason", "VARCHAR"),
+)
+_KEY_COLUMNS = (
+    ("trace_id", "INTEGER"),
+    ("event_id", "BIGINT"),
+    ("pid", "INTEGER"),
+    ("goid", "BIGINT"),
 )
 
-_INSERT_EVENTS = """
-INSERT INTO events
-SELECT $tid, event_id, probe_id, pid, tid, goid,
-       TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds(ts_ns // 1000),
-       ts_ns, kind, duration_ns, entry_event_id, stack_id, inlined::BOOLEAN
-FROM {source}
-"""
+
+def _csv_type(kind: str) -> str:
+    return {"BOOLEAN": "TINYINT", "JSON": "VARCHAR", "TS_US": "BIGINT"}.get(kind, kind)
 
 
-def _utc(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def _from_csv(col: str, kind: str) -> str:
+    if kind == "BOOLEAN":
+        return f"{col}::BOOLEAN"
+    if kind == "JSON":
+        return f"{col}::JSON"
+    if kind == "TS_US":
+        return f"TIMESTAMPTZ '1970-01-01 00:00:00+00' + to_microseconds({col})"
+    return col
+
+
+def _int(v: object) -> str:
+    return "" if v is None else str(int(v))  # type: ignore[call-overload]
+
+
+def _text(v: object) -> str:
+    """Every string quoted, so the empty string stays a string (NULL is unquoted)."""
+    return "" if v is None else '"' + str(v).replace('"', '""') + '"'
+
+
+def _bool(v: object) -> str:
+    return "" if v is None else ("1" if v else "0")
+
+
+def _double(v: object) -> str:
+    if isinstance(v, float) and v == v and abs(v) != float("inf"):
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    return _text(v)  # None, or "NaN", "+Inf", "-Inf" as JSON conventions write them
+
+
+def _json(v: object) -> str:
+    return "" if v is None else _text(json.dumps(v, ensure_ascii=False))
+
+
+def _any(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return _bool(v)
+    if isinstance(v, int):
+        return str(v)
+    return _text(v)
+
+
+# One CSV field per column type: NULL is an empty unquoted field.
+_FORMAT = {
+    "INTEGER": _int,
+    "BIGINT": _int,
+    "UBIGINT": _int,
+    "TS_US": _int,
+    "VARCHAR": _text,
+    "BOOLEAN": _bool,
+    "DOUBLE": _double,
+    "JSON": _json,
+}
 
 
 class EventWriter:
@@ -125,6 +232,8 @@ class EventWriter:
             self.con.close()
             raise
         self.trace_id = 0
+        # (probe_id, kind) -> (table, ((expression, SQL type), ...))
+        self._tables: dict[tuple[int, str], tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._stack_ids: dict[int, int] = {}  # the session's stack keys -> stack_id
         self._written: set[int] = set()  # stack_ids with rows in event_stacks
 
@@ -192,7 +301,38 @@ class EventWriter:
                 )
 
         self._in_transaction(work)
+        self._tables = {}
+        for p in probes:
+            if p.error is not None:
+                continue
+            if p.kind == "line":
+                if p.captures:
+                    self._tables[(p.probe_id, "line")] = (p.location, p.captures)
+            else:
+                if p.captures:
+                    self._tables[(p.probe_id, "entry")] = (f"{p.location}@entry", p.captures)
+                if p.return_captures:
+                    self._tables[(p.probe_id, "return")] = (
+                        f"{p.location}@return",
+                        p.return_captures,
+                    )
+        if self._tables:
+            self._in_transaction(self._create_capture_tables)
         return self.trace_id
+
+    def _create_capture_tables(self) -> None:
+        """One table per probe and kind with captures, as function tables are: the key
+        columns, then one column per expression (typed, or JSON). An existing table
+        (an earlier trace) gets the columns it lacks."""
+        for name, cols in {v[0]: v[1] for v in self._tables.values()}.items():
+            q = _quote(name)
+            defs = ", ".join(f"{_quote(text)} {kind}" for text, kind in cols)
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {q} (trace_id INTEGER NOT NULL,"
+                f" event_id BIGINT NOT NULL, pid INTEGER, goid BIGINT, {defs})"
+            )
+            for text, kind in cols:
+                self.con.execute(f"ALTER TABLE {q} ADD COLUMN IF NOT EXISTS {_quote(text)} {kind}")
 
     def write(self, batch: EventBatch) -> None:
         """One batch, in one transaction."""
@@ -202,7 +342,6 @@ class EventWriter:
 
     def _write(self, batch: EventBatch) -> None:
         tid = self.trace_id
-        con = self.con
         stack_rows = []
         for key, frames in batch.stacks:
             sid = stack_id(frames) & 0xFFFFFFFFFFFFFFFF
@@ -210,47 +349,101 @@ class EventWriter:
             if sid not in self._written:
                 self._written.add(sid)
                 stack_rows.extend(_frame_rows(tid, sid, frames))
-        if stack_rows:
-            con.executemany("INSERT INTO event_stacks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", stack_rows)
-        if batch.events:
+        with _scratch_dir() as scratch:
+            self._scratch = scratch
+            self._insert("event_stacks", _STACK_COLUMNS, stack_rows)
             ids = self._stack_ids
-            with _scratch_dir() as scratch:
-                path = os.path.join(scratch, "events.csv")
-                with _csv_out(path) as out:
-                    csv.writer(out, lineterminator="\n").writerows(
-                        (
-                            e.event_id,
-                            e.probe_id,
-                            e.pid,
-                            e.tid,
-                            e.goid,
-                            e.ts_ns,
-                            e.kind,
-                            e.duration_ns,
-                            e.entry_event_id,
-                            ids.get(e.stack),
-                            int(e.inlined),
-                        )
-                        for e in batch.events
-                    )
-                con.execute(
-                    _INSERT_EVENTS.format(source=_read_csv(path, _EVENT_COLUMNS)), {"tid": tid}
-                )
-        if batch.seconds:
-            con.executemany(
-                "INSERT INTO probe_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self._insert(
+                "events",
+                _EVENT_COLUMNS,
                 [
-                    [tid, s.probe_id, _utc(s.t), s.hits, s.kept, s.dropped, s.returns, s.throttled]
+                    (
+                        tid,
+                        e.event_id,
+                        e.probe_id,
+                        e.pid,
+                        e.tid,
+                        e.goid,
+                        e.ts_ns // 1000,
+                        e.ts_ns,
+                        e.kind,
+                        e.duration_ns,
+                        e.entry_event_id,
+                        ids.get(e.stack),
+                        e.inlined,
+                    )
+                    for e in batch.events
+                ],
+            )
+            self._write_values(batch)
+            self._insert(
+                "probe_rates",
+                _RATE_COLUMNS,
+                [
+                    (
+                        tid,
+                        s.probe_id,
+                        int(s.t * 1e6),
+                        s.hits,
+                        s.kept,
+                        s.dropped,
+                        s.returns,
+                        s.throttled,
+                    )
                     for s in batch.seconds
                 ],
             )
-            rows = [
-                [tid, s.probe_id, _utc(s.t), bucket, count]
-                for s in batch.seconds
-                for bucket, count in s.durations
-            ]
-            if rows:
-                con.executemany("INSERT INTO probe_durations VALUES (?, ?, ?, ?, ?)", rows)
+            self._insert(
+                "probe_durations",
+                _DURATION_COLUMNS,
+                [
+                    (tid, s.probe_id, int(s.t * 1e6), bucket, count)
+                    for s in batch.seconds
+                    for bucket, count in s.durations
+                ],
+            )
+
+    def _insert(
+        self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[object]]
+    ) -> None:
+        """Rows through a CSV file and DuckDB's CSV reader: its Python client inserts
+        parameters one by one, with an import attempt of numpy and pandas each time.
+        Strings are quoted and NULL is an empty unquoted field, so both survive."""
+        if not rows:
+            return
+        self._files = getattr(self, "_files", 0) + 1
+        path = os.path.join(self._scratch, f"t{self._files}.csv")
+        formats = [_FORMAT.get(kind, _any) for _n, kind in columns]
+        with _csv_out(path) as out:
+            out.writelines(
+                ",".join([f(v) for f, v in zip(formats, row, strict=True)]) + "\n" for row in rows
+            )
+        spec = ", ".join(f"'c{i}': '{_csv_type(kind)}'" for i, (_n, kind) in enumerate(columns))
+        names = ", ".join(_quote(n) for n, _k in columns)
+        select = ", ".join(_from_csv(f"c{i}", kind) for i, (_n, kind) in enumerate(columns))
+        self.con.execute(
+            f"INSERT INTO {_quote(table)} ({names}) SELECT {select} FROM {_read_csv(path, spec)}"
+        )
+
+    def _write_values(self, batch: EventBatch) -> None:
+        rows: dict[tuple[int, str], list[list[object]]] = {}
+        errors: list[tuple[object, ...]] = []
+        for e in batch.events:
+            if not e.values:
+                continue
+            key = (e.probe_id, e.kind)
+            if key not in self._tables:
+                continue
+            row: list[object] = [self.trace_id, e.event_id, e.pid, e.goid]
+            for v in e.values:
+                if v.unavailable is not None:
+                    errors.append((self.trace_id, e.event_id, v.expression, v.unavailable))
+                row.append(v.value)
+            rows.setdefault(key, []).append(row)
+        for key, table_rows in rows.items():
+            name, cols = self._tables[key]
+            self._insert(name, _KEY_COLUMNS + tuple(cols), table_rows)
+        self._insert("event_capture_errors", _ERROR_COLUMNS, errors)
 
     def end_trace(self, reason: str, ended: datetime | None = None) -> None:
         def work() -> None:
@@ -266,6 +459,10 @@ class EventWriter:
             self.con.close()
         except duckdb.Error as e:
             raise StoreError(f"{self.path}: cannot close: {e}") from e
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _frame_rows(trace_id: int, sid: int, frames: tuple[Frame, ...]) -> list[list[object]]:

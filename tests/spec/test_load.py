@@ -74,7 +74,7 @@ def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
     [
         (
             "colour = 1",
-            "s.toml: unknown key 'colour' (expected 'module', 'functions', 'tables', 'links')",
+            "s.toml: unknown key 'colour' (expected 'module', 'functions', 'tables', 'links', 'probes')",
         ),
         ("module = 3", "s.toml: module: must be a non-empty string"),
         (
@@ -165,3 +165,21 @@ def test_merge_unions_captures_and_keeps_first_definitions() -> None:
         "b.toml: derived table 't' is already defined differently in a.toml; keeping the first",
     ]
     assert merged.path == "a.toml, b.toml"
+
+
+def test_probes() -> None:
+    """[probes."LOC"] tables: capture, on_return and when, each checked for its shape."""
+    spec = parse_spec(
+        '[probes."main.(*Server).handle"]\n'
+        'capture = ["req.ID"]\non_return = ["err", "~r0"]\nwhen = "req.ID == 7"\n'
+        '[probes."demo/service/main.go:151"]\n',
+        "s.toml",
+    )
+    assert [(p.location, p.capture, p.on_return, p.when) for p in spec.probes] == [
+        ("main.(*Server).handle", ("req.ID",), ("err", "~r0"), "req.ID == 7"),
+        ("demo/service/main.go:151", (), (), None),
+    ]
+    with pytest.raises(SpecError, match="unknown key 'captures'"):
+        parse_spec('[probes."main.f"]\ncaptures = ["x"]\n', "s.toml")
+    with pytest.raises(SpecError, match="when: must be a non-empty string"):
+        parse_spec('[probes."main.f"]\nwhen = 3\n', "s.toml")

@@ -167,3 +167,38 @@ def test_line_or_function() -> None:
     assert not is_line_location("main.(*Server).handle")
     assert not is_line_location("main.Map[...]")
     assert not is_line_location(":12")
+
+
+def _stmt_rows(binary: Path, line: int, lo: int, hi: int) -> dict[int, bool]:
+    """DWARF line-table rows of `line` in [lo, hi): address -> is_stmt (pyelftools)."""
+    from elftools.elf.elffile import ELFFile
+
+    out: dict[int, bool] = {}
+    with binary.open("rb") as f:
+        dwarf = ELFFile(f).get_dwarf_info()
+        for cu in dwarf.iter_CUs():
+            program = dwarf.line_program_for_CU(cu)
+            if program is None:
+                continue
+            for entry in program.get_entries():
+                st = entry.state
+                if st is not None and st.line == line and lo <= st.address < hi:
+                    out[st.address] = out.get(st.address, False) or bool(st.is_stmt)
+    return out
+
+
+@pytest.mark.parametrize("toolchain", [None, "go1.24.13", "go1.22.12"], ids=lambda t: t or "local")
+def test_line_probe_once_per_statement(toolchain: str | None) -> None:
+    """Go 1.22 and 1.24 split the loop line's statement in two runs (around the loop's
+    increment): only the run DWARF marks as the statement start is probed, so one
+    execution is one hit."""
+    b = built(toolchain)
+    loop = b.report["lines"]["loop"]  # type: ignore[index]
+    with GoBinary.open(str(b.path)) as go:
+        r = resolve(go, f"eventfixture/workload.go:{loop['line']}")
+        bounds = go.function_bounds(b.report["functions"]["loop"])  # type: ignore[index]
+    assert bounds is not None
+    rows = _stmt_rows(b.path, loop["line"], *bounds)
+    stmts = sorted(a for a, is_stmt in rows.items() if is_stmt)
+    assert stmts, rows
+    assert sorted(s.pc for s in r.sites) == stmts
