@@ -41,7 +41,7 @@ BUILDS: dict[str, tuple[str | None, bool]] = {
 TOOLCHAIN_BUILDS = ("local", "go1.24.13", "go1.22.12")
 
 INT3 = 0xCC
-ATTACH_TIMEOUT_S = 120.0  # compiling the probe on a busy 2-core machine
+ATTACH_TIMEOUT_S = 300.0  # analysis and compiling the probe on a busy 2-core machine
 END_TIMEOUT_S = 90.0  # writing everything after the end
 TRUTH_TIMEOUT_S = 60.0
 

@@ -127,7 +127,7 @@ def test_two_traces_on_one_process(tmp_path: Path) -> None:
                 b.pump(0.2)
             b_runs = b.proc.poll() is None
             truth = run_round(fx, truth_path, 1)
-            a.wait_json("probe", timeout=10, after=truth["ended_unix_ns"] / 1e9 + 1.0)
+            a.wait_json("probe", timeout=30, after=truth["ended_unix_ns"] / 1e9 + 1.0)
             assert a.stop() == 0
             if b_runs:
                 assert b.stop() == 0

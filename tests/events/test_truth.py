@@ -110,7 +110,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             tr.wait_json("probe")
             truth = run_round(fx, truth_path, 1)
             # A second of aggregates read after the round: the stream has it all.
-            tr.wait_json("probe", timeout=10, after=truth["ended_unix_ns"] / 1e9 + 1.0)
+            tr.wait_json("probe", timeout=30, after=truth["ended_unix_ns"] / 1e9 + 1.0)
             rc = tr.stop()
             restored = wait_code_restored(fx.pid, code)
             yield Run(
