@@ -101,12 +101,14 @@ def fill_maps(bpf: Any, tvs: list[TargetValues], limits: ep.EventLimits) -> None
             for root in roots[: ep.MAX_EXPRS]:
                 if next_expr >= limits.max_vexprs:
                     raise ValueError("too many captured expressions")
+                small = not plan.chase_types[root.chase_type].slots and root.size <= ep.SMALL
                 x = ep.VExpr(
                     npieces=len(root.pieces),
                     nops=len(root.ops),
                     size=root.size,
                     ctype=root.chase_type + tv.ctype_base,
                     unavailable=int(root.unavailable is not None),
+                    small=int(small),
                 )
                 for i, (kind, reg, off) in enumerate(root.pieces):
                     x.pieces[i] = ep.VPiece(kind, reg if kind == PIECE_REG else 0, off)
@@ -180,6 +182,8 @@ class ValueRecords:
         return tuple(out)
 
     def on_record(self, _ctx: Any, data: Any, _size: int) -> int:
+        if ct.cast(data, ct.POINTER(ct.c_uint32)).contents.value == ep.VREC_SMALL:
+            return self._on_small(ct.cast(data, ct.POINTER(ep.VSmall)).contents)
         r = ct.cast(data, ct.POINTER(ep.VRec)).contents
         p = self.by_event.get(r.event_id)
         if p is None:
@@ -194,6 +198,16 @@ class ValueRecords:
             old = p.items.get(int(r.addr), b"")
             if len(raw) > len(old):
                 p.items[int(r.addr)] = raw
+        return 0
+
+    def _on_small(self, r: ep.VSmall) -> int:
+        p = self.by_event.get(r.event_id)
+        if p is None:
+            p = self.by_event[r.event_id] = _Pending()
+        for k in range(min(int(r.n), ep.MAX_EXPRS)):
+            sr = r.r[k]
+            n = min(int(sr.len), ep.SMALL)
+            p.roots[int(sr.index)] = (int(sr.status), int(sr.addr), bytes(sr.data[:n]))
         return 0
 
     def complete(self, event_id: int, n: int) -> bool:
