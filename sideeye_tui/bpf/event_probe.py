@@ -56,8 +56,8 @@ class EventLimits:
     max_sites: int = 65536
     max_probes: int = 1024
     inflight: int = 65536  # calls in flight at once, all goroutines (LRU beyond)
-    ringbuf_pages: int = 4096  # 16 MiB
-    vals_pages: int = 4096  # 16 MiB of value records
+    ringbuf_pages: int = 8192  # 32 MiB of event records (576 bytes each)
+    vals_pages: int = 8192  # 32 MiB of value records
     max_vexprs: int = 16384  # (site, expression) pairs
     max_ctypes: int = 4096
     max_rtypes: int = 8192
