@@ -39,6 +39,8 @@ PIECE_REG = 1
 PIECE_STACK = 2
 VREC_ROOT = 1
 VREC_ITEM = 2
+VREC_SMALL = 3
+SMALL = 16  # bytes of a small root (no slots), sent with the event's others
 ROOT_ASSEMBLED = 5
 FLAG_PAIRED_ONLY = 1
 MAX_TERMS = 8  # comparisons in one `when`
@@ -54,8 +56,8 @@ class EventLimits:
     max_sites: int = 65536
     max_probes: int = 1024
     inflight: int = 65536  # calls in flight at once, all goroutines (LRU beyond)
-    ringbuf_pages: int = 4096  # 16 MiB
-    vals_pages: int = 4096  # 16 MiB of value records
+    ringbuf_pages: int = 8192  # 32 MiB of event records (576 bytes each)
+    vals_pages: int = 8192  # 32 MiB of value records
     max_vexprs: int = 16384  # (site, expression) pairs
     max_ctypes: int = 4096
     max_rtypes: int = 8192
@@ -90,6 +92,7 @@ class EventLimits:
                 ("VALS_PAGES", self.vals_pages),
                 ("MAX_TERMS", MAX_TERMS),
                 ("COND_STR", COND_STR),
+                ("SMALL", SMALL),
                 ("MAX_VCONDS", self.max_vconds),
             )
         )
@@ -203,7 +206,7 @@ class VExpr(ct.Structure):
         ("size", ct.c_uint32),
         ("ctype", ct.c_uint32),
         ("unavailable", ct.c_uint32),
-        ("pad", ct.c_uint32),
+        ("small", ct.c_uint32),
         ("pieces", VPiece * MAX_PIECES),
         ("ops", VOp * MAX_OPS),
     ]
@@ -249,4 +252,26 @@ class VCond(ct.Structure):
         ("len", ct.c_uint32),
         ("ival", ct.c_int64),
         ("sval", ct.c_uint8 * COND_STR),
+    ]
+
+
+class VSmallRoot(ct.Structure):
+    _fields_ = [
+        ("index", ct.c_uint32),
+        ("status", ct.c_uint32),
+        ("addr", ct.c_uint64),
+        ("len", ct.c_uint32),
+        ("pad", ct.c_uint32),
+        ("data", ct.c_uint8 * SMALL),
+    ]
+
+
+class VSmall(ct.Structure):
+    """struct vsmall: the small roots of one event."""
+
+    _fields_ = [
+        ("kind", ct.c_uint32),
+        ("n", ct.c_uint32),
+        ("event_id", ct.c_uint64),
+        ("r", VSmallRoot * MAX_EXPRS),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes as ct
 import dataclasses
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -172,7 +173,7 @@ class TraceSession:
             raise
         self._records: list[tuple[Any, ...]] = []
         self._decoders = {t.pid: Decoder(t.binary, 0) for t in self.targets}
-        self._stacks: dict[tuple[int, tuple[int, ...]], int] = {}
+        self._stacks: dict[tuple[int, bytes], int] = {}
         self._new_stacks: list[tuple[int, tuple[Frame, ...]]] = []
         self._clock_offset = time.time_ns() - time.monotonic_ns()
         self._kept = 0
@@ -193,7 +194,7 @@ class TraceSession:
                     e.kind,
                     e.inlined,
                     e.paired,
-                    tuple(e.pcs[:n]),
+                    ct.string_at(ct.addressof(e.pcs), 8 * n),  # a stack's key, cheap to hash
                     e.pc,
                 )
             )
@@ -479,12 +480,14 @@ class TraceSession:
         stacks, self._new_stacks = self._new_stacks, []
         return EventBatch(tuple(events), tuple(stacks), tuple(seconds))
 
-    def _stack(self, pid: int, pcs: tuple[int, ...]) -> int:
-        key = (pid, pcs)
+    def _stack(self, pid: int, raw: bytes) -> int:
+        """The trace's key of this backtrace (its pcs as the probe wrote them)."""
+        key = (pid, raw)
         index = self._stacks.get(key)
         if index is None:
             index = self._stacks[key] = len(self._stacks)
             target = next(t for t in self.targets if t.pid == pid)
+            pcs = struct.unpack(f"<{len(raw) // 8}Q", raw)
             unbiased = tuple(pc - target.bias for pc in pcs)
             frames = self._decoders[pid].frames(unbiased)
             if target.bias:

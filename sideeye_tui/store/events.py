@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import duckdb
@@ -238,6 +238,7 @@ class EventWriter:
         self.trace_id = 0
         # (probe_id, kind) -> (table, ((expression, SQL type), ...))
         self._tables: dict[tuple[int, str], tuple[str, tuple[tuple[str, str], ...]]] = {}
+        self._formats: dict[tuple[int, str], list[Callable[[object], str]]] = {}
         self._stack_ids: dict[int, int] = {}  # the session's stack keys -> stack_id
         self._written: set[int] = set()  # stack_ids with rows in event_stacks
 
@@ -431,23 +432,32 @@ class EventWriter:
         )
 
     def _write_values(self, batch: EventBatch) -> None:
-        rows: dict[tuple[int, str], list[list[object]]] = {}
+        """Each probe table's rows as CSV lines, formatted as they are gathered."""
+        lines: dict[tuple[int, str], list[str]] = {}
         errors: list[tuple[object, ...]] = []
+        tid = self.trace_id
+        tables = self._tables
+        formats = self._formats
         for e in batch.events:
-            if not e.values:
+            values = e.values
+            if not values:
                 continue
             key = (e.probe_id, e.kind)
-            if key not in self._tables:
-                continue
-            row: list[object] = [self.trace_id, e.event_id, e.pid, e.goid]
-            for v in e.values:
+            fmts = formats.get(key)
+            if fmts is None:
+                if key not in tables:
+                    continue
+                fmts = formats[key] = [_FORMAT.get(kind, _any) for _t, kind in tables[key][1]]
+            cells = [f(v.value) for f, v in zip(fmts, values, strict=True)]
+            lines.setdefault(key, []).append(
+                f"{tid},{e.event_id},{e.pid},{e.goid}," + ",".join(cells) + "\n"
+            )
+            for v in values:
                 if v.unavailable is not None:
-                    errors.append((self.trace_id, e.event_id, v.expression, v.unavailable))
-                row.append(v.value)
-            rows.setdefault(key, []).append(row)
-        for key, table_rows in rows.items():
-            name, cols = self._tables[key]
-            self._insert(name, _KEY_COLUMNS + tuple(cols), table_rows)
+                    errors.append((tid, e.event_id, v.expression, v.unavailable))
+        for key, table_lines in lines.items():
+            name, cols = tables[key]
+            self._insert_lines(name, _KEY_COLUMNS + tuple(cols), table_lines)
         self._insert("event_capture_errors", _ERROR_COLUMNS, errors)
 
     def end_trace(self, reason: str, ended: datetime | None = None) -> None:

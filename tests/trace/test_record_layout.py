@@ -43,6 +43,8 @@ MIRRORS = [
     ("vctype", ep.VCType),
     ("vrec", ep.VRec),
     ("vcond", ep.VCond),
+    ("vsmallroot", ep.VSmallRoot),
+    ("vsmall", ep.VSmall),
 ]
 
 
@@ -95,6 +97,7 @@ def test_mirrors_match_bccs_reading_of_the_c_structs() -> None:
             (b"vctypes", ep.VCType),
             (b"vrec_check", ep.VRec),
             (b"vconds", ep.VCond),
+            (b"vsmall_check", ep.VSmall),
         ):
             leaf = bpf[table].Leaf
             assert ep.layout(leaf) == ep.layout(mirror), table

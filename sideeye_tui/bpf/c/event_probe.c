@@ -102,6 +102,7 @@ struct event {
 #define PROG_CHASE 1
 #define VREC_ROOT 1
 #define VREC_ITEM 2
+#define VREC_SMALL 3
 #define PIECE_REG 1
 #define PIECE_STACK 2
 #define ROOT_OK 0
@@ -143,7 +144,7 @@ struct vexpr {
     u32 size;       // bytes of the value
     u32 ctype;      // its chase type
     u32 unavailable;  // no location at this pc: the reason is on the Python side
-    u32 pad;
+    u32 small;      // no slots and at most SMALL bytes: sent with the others (VREC_SMALL)
     struct vpiece pieces[MAX_PIECES];
     struct vop ops[MAX_OPS];
 };
@@ -171,6 +172,24 @@ struct vitem {
     u32 pad;
 };
 
+struct vsmallroot {
+    u32 index;
+    u32 status;
+    u64 addr;
+    u32 len;
+    u32 pad;
+    u8 data[SMALL];
+};
+
+// The small roots of one event in one record: one ring-buffer record (and one callback
+// in the tracer) for all of an event's integers rather than one each.
+struct vsmall {
+    u32 kind;       // VREC_SMALL
+    u32 n;
+    u64 event_id;
+    struct vsmallroot r[MAX_EXPRS];
+};
+
 struct vjob {
     u64 event_id;
     u64 cfa;
@@ -192,7 +211,8 @@ struct vjob {
     u32 scan_depth;
     u32 ei;         // the next expression whose root `values` resolves
     u32 tag;        // the site's
-    u32 pad2;
+    u32 nsmall;     // small roots gathered in `small`
+    struct vsmallroot small[MAX_EXPRS];
     struct vitem q[QUEUE];
     u8 cur[VALUE_MAX];  // the item being scanned
 };
@@ -235,6 +255,7 @@ BPF_PERCPU_ARRAY(vjobs, struct vjob, 1);
 BPF_PROG_ARRAY(progs, 2);
 BPF_RINGBUF_OUTPUT(vals, VALS_PAGES);
 BPF_ARRAY(vrec_check, struct vrec, 1);  // for the layout test
+BPF_ARRAY(vsmall_check, struct vsmall, 1);
 
 BPF_HASH(sites, struct site_key, struct site, MAX_SITES);
 BPF_PERCPU_ARRAY(counts, struct counters, MAX_PROBES);
@@ -601,6 +622,7 @@ int on_site(struct pt_regs *ctx) {
     job->queue_full = 0;
     job->scan_left = 0;
     job->ei = 0;
+    job->nsmall = 0;
     job->tag = s->tag;
     if (!s->ncond)
         fill_regs(job, ctx, s);
@@ -788,6 +810,19 @@ static __always_inline void one_root(struct vjob *job) {
     if (status != ROOT_OK && status != ROOT_ASSEMBLED)
         len = 0;
     job->cur_len = len;
+    if (x->small) {
+        u32 k = job->nsmall;
+        if (k < MAX_EXPRS) {
+            struct vsmallroot *sr = &job->small[k & (MAX_EXPRS - 1)];
+            sr->index = i;
+            sr->status = status;
+            sr->addr = status == ROOT_ASSEMBLED ? 0 : addr;
+            sr->len = len < SMALL ? len : SMALL;
+            bpf_probe_read_kernel(sr->data, SMALL, job->cur + (base & (8 * MAX_PIECES - 1)));
+            job->nsmall = k + 1;
+        }
+        return;
+    }
     struct vrec *r = vals.ringbuf_reserve(sizeof(struct vrec));
     if (r) {
         r->kind = VREC_ROOT;
@@ -820,6 +855,19 @@ int values(struct pt_regs *ctx) {
         one_root(job);
         if (job->scan_left)
             break;
+    }
+    if (job->ei >= job->n && job->nsmall) {
+        struct vsmall *r = vals.ringbuf_reserve(sizeof(struct vsmall));
+        if (r) {
+            r->kind = VREC_SMALL;
+            r->n = job->nsmall;
+            r->event_id = job->event_id;
+            bpf_probe_read_kernel(r->r, sizeof(r->r), job->small);
+            vals.ringbuf_submit(r, 0);
+        } else {
+            job->lost = 1;
+        }
+        job->nsmall = 0;
     }
     if (job->scan_left || job->ei < job->n || (job->head < job->tail && !job->lost))
         progs.call(ctx, PROG_CHASE);
