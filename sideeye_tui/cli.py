@@ -332,6 +332,76 @@ def run_apply(args: argparse.Namespace) -> int:
     return 1 if messages else 0
 
 
+# -- trace ----------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `500ms`, `2m`, `1h` or plain seconds -> seconds."""
+    units = (("ms", 0.001), ("us", 1e-6), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    t = text.strip()
+    for suffix, scale in units:
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], scale
+            break
+    else:
+        mult = 1.0
+    try:
+        value = float(t) * mult
+    except ValueError:
+        raise SideEyeError(f"--for {text}: not a duration (examples: 30s, 500ms, 2m)") from None
+    if not value > 0 or value == float("inf"):
+        raise SideEyeError(f"--for {text}: must be more than 0")
+    return value
+
+
+def add_trace(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "trace",
+        help="probe functions and lines of running Go processes: events, rates, durations",
+        description="Place probes at function entry and return (a function name) or at a"
+        " source line (PATH:LINE, any unambiguous suffix of the file's path) in running Go"
+        " processes, and record every hit (goroutine, time, backtrace, durations) into a"
+        " DuckDB file, until --for has passed, Ctrl-C, or the targets exit. Needs root.",
+        epilog="example: sideeye-tui trace 1234 --probe 'main.(*Server).handle'"
+        " --probe main.go:151 --for 30s -o /tmp/incident.duckdb",
+    )
+    p.add_argument("pids", metavar="PID", type=int, nargs="+", help="process to trace")
+    p.add_argument(
+        "--probe",
+        metavar="LOC",
+        action="append",
+        default=[],
+        help="a function as the runtime prints it (entry and return), or PATH:LINE",
+    )
+    p.add_argument("--spec", metavar="FILE", help='spec whose [probes."LOC"] to place')
+    p.add_argument("--for", dest="duration", metavar="DURATION", help="stop after (30s, 2m)")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="DuckDB file (created if missing)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per probe per second on stdout"
+    )
+    p.add_argument(
+        "--max-events-per-s",
+        metavar="N",
+        type=_count,
+        default=0,
+        help="keep at most N events a second (the rest are counted as dropped); 0: no cap",
+    )
+    # How uprobes are attached: BPF links where the kernel has them, else perf events
+    # (older kernels). For the tests and benches that check both.
+    p.add_argument(
+        "--uprobes", choices=("auto", "link", "perf"), default="auto", help=argparse.SUPPRESS
+    )
+    p.set_defaults(run=run_trace)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from .trace import run_trace as run
+
+    return run(args)
+
+
 # -- main -----------------------------------------------------------------------------
 
 # -- the explorer -----------------------------------------------------------------
@@ -361,7 +431,7 @@ def explorer_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="The explorer: pick Go processes, snapshot them, browse the snapshots."
-        " Subcommands: ps, snapshot, summary, apply, open (see sideeye-tui COMMAND -h).",
+        " Subcommands: ps, snapshot, trace, summary, apply, open (see sideeye-tui COMMAND -h).",
     )
     parser.add_argument("pids", metavar="PID", type=int, nargs="*", help="snapshot at once")
     parser.add_argument(
@@ -395,6 +465,7 @@ SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     add_snapshot,
     add_summary,
     add_apply,
+    add_trace,
 )
 
 

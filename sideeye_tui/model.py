@@ -91,3 +91,69 @@ class Snapshot:
     taken_at: datetime
     hostname: str
     processes: tuple[ProcessSnapshot, ...] = field(default_factory=tuple)
+
+
+# -- dynamic events (sideeye-tui trace) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    """One probe placed in one process (a row of `probes`)."""
+
+    probe_id: int  # unique in a trace
+    pid: int
+    kind: str  # "function" (entry and return) or "line"
+    location: str  # as written
+    function: str | None = None
+    file: str | None = None
+    line: int | None = None
+    pcs: int = 0  # code addresses attached
+    error: str | None = None  # why it could not be placed (then pcs == 0)
+    # Captured expressions and their SQL types: at entry (or at the line), at return.
+    captures: tuple[tuple[str, str], ...] = ()
+    return_captures: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    """One kept hit of a probe (a row of `events`)."""
+
+    event_id: int  # unique in a trace
+    probe_id: int
+    pid: int
+    tid: int
+    goid: int
+    ts_ns: int  # wall clock, unix nanoseconds
+    kind: str  # entry, return, line
+    duration_ns: int | None  # returns paired with their entry
+    entry_event_id: int | None  # returns paired with their entry: that entry's event_id
+    stack: int  # key of its backtrace in EventBatch.stacks (this trace's numbering)
+    inlined: bool = False
+    values: tuple[CapturedValue, ...] = ()  # its probe's captures at this kind of site
+
+
+@dataclass(frozen=True)
+class ProbeSecond:
+    """One probe over one interval of about a second, from the BPF aggregates."""
+
+    probe_id: int
+    pid: int
+    t: float  # end of the interval, unix seconds
+    hits: int  # in the interval: calls (function probes) or line hits
+    returns: int
+    kept: int
+    dropped: int
+    throttled: int  # of the dropped: over --max-events-per-s
+    hits_total: int
+    kept_total: int
+    dropped_total: int
+    durations: tuple[tuple[int, int], ...] = ()  # (log2 bucket, count) in the interval
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """What a trace produced since the last batch: written in one transaction."""
+
+    events: tuple[TraceEvent, ...] = ()
+    stacks: tuple[tuple[int, tuple[Frame, ...]], ...] = ()  # new backtraces: (key, frames)
+    seconds: tuple[ProbeSecond, ...] = ()

@@ -499,3 +499,61 @@ class StackProbe:
         bpf = getattr(self, "bpf", None)
         if bpf is not None:
             bpf.cleanup()
+
+
+# -- the dynamic-events probe (events/; the program is bpf/c/event_probe.c) ----------
+
+
+class EventProgram:
+    """The events probe compiled and loaded once for a whole trace; uprobes are attached
+    per process (attach) and removed with their fds (a link's dies with its fd)."""
+
+    def __init__(self, text: str, links: bool | None = None) -> None:
+        bcc = _load_bcc()
+        self.links = uprobe_links.supported() if links is None else links
+        attach_type = uprobe_links.ATTACH_TYPE if self.links else -1
+        with _compile_lock:
+            try:
+                self.bpf = bcc.BPF(text=text.encode())
+                self.fn = self.bpf.load_func(b"on_site", bcc.BPF.KPROBE, attach_type=attach_type)
+                # The value capture's programs, reached by tail calls (see the C file).
+                progs = self.bpf[b"progs"]
+                for slot, name in enumerate((b"values", b"chase")):
+                    f = self.bpf.load_func(name, bcc.BPF.KPROBE, attach_type=attach_type)
+                    progs[ct.c_int(slot)] = ct.c_int(f.fd)
+            except Exception as e:  # bcc raises bare Exception
+                raise CaptureError(
+                    f"the events probe could not be loaded ({str(e).splitlines()[0]})"
+                ) from None
+        self._fds: list[int] = []
+
+    def attach(self, pid: int, offsets: list[int]) -> list[int]:
+        """Uprobes at these file offsets of pid's executable; OSError if one failed (then
+        none is left)."""
+        path = f"/proc/{pid}/exe"
+        if self.links:
+            fds = [uprobe_links.attach(self.fn.fd, pid, path, offsets)]
+        else:
+            fds = []
+            for i, offset in enumerate(offsets):
+                ev = f"sideeye_ev_{os.getpid()}_{pid}_{i}".encode()
+                fd = _attach(self.fn.fd, 0, ev, path.encode(), offset, -1, 0)
+                if fd < 0:
+                    err = ct.get_errno()
+                    _close_all(fds)
+                    raise OSError(err, f"cannot attach a uprobe at offset {offset:#x} of {path}")
+                fds.append(fd)
+        self._fds += fds
+        return fds
+
+    def detach(self, fds: list[int] | None = None) -> None:
+        """Removes these uprobes (default: all)."""
+        if fds is None:
+            fds, self._fds = self._fds, []
+        else:
+            self._fds = [fd for fd in self._fds if fd not in fds]
+        _close_all(fds)
+
+    def close(self) -> None:
+        self.detach()
+        self.bpf.cleanup()

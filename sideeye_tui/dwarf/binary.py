@@ -24,6 +24,7 @@ from .layout import LayoutError, RuntimeLayout, layout_from_dwarf, layout_from_j
 from .moduledata import find_moduledata, locate_pclntab
 from .pclntab import (
     InlineTrees,
+    Pclntab,
     PclntabError,
     RawFrame,
     print_name,
@@ -327,6 +328,26 @@ class GoBinary:
     def read_static(self, addr: int, size: int) -> bytes:
         """Bytes of the file image at a virtual address (zeros in .bss)."""
         return self._image.read(addr, size)
+
+    def analysis(self, name: str, compute: Any) -> Any:
+        """A JSON-able analysis of this binary, computed once and kept on disk under
+        the build id (next to the layout cache), e.g. the events' inline index."""
+        path = self._cache_path()[: -len(".json")] + f".{name}.json"
+        data = self._cache.load(path)
+        if data is not None and data.get("build_id") == self.build_id and name in data:
+            return data[name]
+        value = compute()
+        self._cache.store(path, {"build_id": self.build_id, name: value})
+        return value
+
+    @property
+    def pclntab(self) -> Pclntab:
+        """The parsed pclntab, for analyses of code sites (events/locations.py)."""
+        return self._tab
+
+    @property
+    def inline_trees(self) -> InlineTrees:
+        return self._inl
 
     @property
     def text_range(self) -> tuple[int, int]:

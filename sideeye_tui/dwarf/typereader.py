@@ -182,6 +182,20 @@ class TypeReader:
                 out.append((name, offset))
         return out
 
+    def index_packages(self, packages: set[str]) -> None:
+        """Index the runtime types of the "runtime" unit and of these packages' units,
+        then look no further: lookup_runtime_type answers None for other types rather
+        than walking every unit at the first miss. For dynamic events, whose decoding
+        runs while events keep coming and must not stall for seconds."""
+        if self.types_base is None:
+            return
+        if self._by_runtime_type is None:
+            self._by_runtime_type = {}
+            self._index_units(lambda name: name == "runtime")
+        if not self._all_indexed:
+            self._index_units(lambda name: name in packages)
+            self._all_indexed = True
+
     # -- internals ------------------------------------------------------------------
 
     def _index_units(self, wanted: Callable[[str], bool]) -> None:

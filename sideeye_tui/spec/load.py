@@ -19,6 +19,7 @@ from .model import (
     FunctionSpec,
     Link,
     LinkEnd,
+    ProbeSpec,
     Spec,
 )
 
@@ -37,7 +38,8 @@ RESERVED_TABLES = frozenset(
     }
 )
 
-_TOP_KEYS = ("module", "functions", "tables", "links")
+_TOP_KEYS = ("module", "functions", "tables", "links", "probes")
+_PROBE_KEYS = ("capture", "on_return", "when")
 _FUNCTION_KEYS = ("capture", "extra")
 _TABLE_KEYS = ("sql",)
 _LINK_KEYS = ("name", "from", "to")
@@ -86,6 +88,20 @@ def _function(path: str, name: str, body: object) -> FunctionSpec:
             raise SpecError(f"{where}.extra.{_key(col)}: the table already has a column {col!r}")
         extras.append(Extra(col, _string(f"{where}.extra.{_key(col)}", sql)))
     return FunctionSpec(name, capture, tuple(extras), (path,))
+
+
+def _probe(path: str, location: str, body: object) -> ProbeSpec:
+    where = f"{path}: probes.{_key(location)}"
+    table = _table(where, body)
+    _unknown_keys(where, table, _PROBE_KEYS)
+    when = _string(f"{where}.when", table["when"]) if "when" in table else None
+    return ProbeSpec(
+        location,
+        _strings(f"{where}.capture", table.get("capture", [])),
+        _strings(f"{where}.on_return", table.get("on_return", [])),
+        when,
+        (path,),
+    )
 
 
 def _derived(path: str, name: str, body: object, functions: set[str]) -> DerivedTable:
@@ -177,7 +193,11 @@ def parse_spec(text: str, path: str) -> Spec:
         if link.name in seen:
             raise SpecError(f"{path}: two links are named {link.name!r}")
         seen.add(link.name)
-    return Spec(path, module, functions, tables, links)
+    probes = tuple(
+        _probe(path, location, body)
+        for location, body in _table(f"{path}: probes", doc.get("probes", {})).items()
+    )
+    return Spec(path, module, functions, tables, links, probes)
 
 
 def load_spec(path: str) -> Spec:

@@ -52,12 +52,24 @@ class Link:
 
 
 @dataclass(frozen=True)
+class ProbeSpec:
+    """A dynamic-events probe (`sideeye-tui trace`): a function or PATH:LINE."""
+
+    location: str
+    capture: tuple[str, ...] = ()  # at entry, or at the line
+    on_return: tuple[str, ...] = ()  # function probes: results, named or ~r0
+    when: str | None = None  # condition evaluated in the probe
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     path: str  # the file it came from; for a merged spec, the files joined by ", "
     module: str | None = None  # the main module it is meant for, if it says
     functions: tuple[FunctionSpec, ...] = ()
     tables: tuple[DerivedTable, ...] = ()  # in file order: later ones may read earlier ones
     links: tuple[Link, ...] = ()
+    probes: tuple[ProbeSpec, ...] = ()
 
     @property
     def captures(self) -> dict[str, list[str]]:
@@ -69,7 +81,7 @@ class Spec:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.functions or self.tables or self.links)
+        return not (self.functions or self.tables or self.links or self.probes)
 
 
 def _merge_function(a: FunctionSpec, b: FunctionSpec, warnings: list[str]) -> FunctionSpec:
@@ -97,6 +109,7 @@ def merge(specs: list[Spec]) -> tuple[Spec, list[str]]:
     functions: dict[str, FunctionSpec] = {}
     tables: dict[str, DerivedTable] = {}
     links: list[Link] = []
+    probes: dict[str, ProbeSpec] = {}
     modules = []
     for spec in specs:
         if spec.module:
@@ -114,6 +127,13 @@ def merge(specs: list[Spec]) -> tuple[Spec, list[str]]:
                     f"{t.source}: derived table {t.name!r} is already defined differently"
                     f" in {first.source}; keeping the first"
                 )
+        for probe in spec.probes:
+            first_probe = probes.setdefault(probe.location, probe)
+            if first_probe is not probe and first_probe != probe:
+                warnings.append(
+                    f"{', '.join(probe.sources)}: probe {probe.location!r} is already defined"
+                    f" in {', '.join(first_probe.sources)}; keeping the first"
+                )
         for link in spec.links:
             same = next((seen for seen in links if seen.name == link.name), None)
             if same is None:
@@ -128,5 +148,6 @@ def merge(specs: list[Spec]) -> tuple[Spec, list[str]]:
         functions=tuple(functions.values()),
         tables=tuple(tables.values()),
         links=tuple(links),
+        probes=tuple(probes.values()),
     )
     return merged, warnings

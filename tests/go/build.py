@@ -40,9 +40,11 @@ SNAPFIXTURE = GO_DIR / "snapfixture"
 VALUESFIXTURE = GO_DIR / "valuesfixture"
 MOVEFIXTURE = GO_DIR / "movefixture"
 PARKFIXTURE = GO_DIR / "parkfixture"
+EVENTFIXTURE = GO_DIR / "eventfixture"
 PROJECT_ROOT = GO_DIR.parent.parent
 DEMO_SERVICE = PROJECT_ROOT / "demo" / "service"
 BENCH_TARGET = PROJECT_ROOT / "bench" / "target"
+BENCH_EVENTLOOP = PROJECT_ROOT / "bench" / "eventloop"
 
 # None is the machine's own `go` (GOTOOLCHAIN=local); the others are fetched by the go
 # command through the module proxy on first use (golang.org/toolchain), then cached in

@@ -74,7 +74,7 @@ def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
     [
         (
             "colour = 1",
-            "s.toml: unknown key 'colour' (expected 'module', 'functions', 'tables', 'links')",
+            "s.toml: unknown key 'colour' (expected 'module', 'functions', 'tables', 'links', 'probes')",
         ),
         ("module = 3", "s.toml: module: must be a non-empty string"),
         (
@@ -171,3 +171,21 @@ def test_a_deeply_nested_document_is_a_one_line_error() -> None:
     deep = "x = " + "[" * 5000 + "]" * 5000 + "\n"
     with pytest.raises(SpecError, match=r"^deep.toml: nested too deeply to be a spec$"):
         parse_spec(deep, "deep.toml")
+
+
+def test_probes() -> None:
+    """[probes."LOC"] tables: capture, on_return and when, each checked for its shape."""
+    spec = parse_spec(
+        '[probes."main.(*Server).handle"]\n'
+        'capture = ["req.ID"]\non_return = ["err", "~r0"]\nwhen = "req.ID == 7"\n'
+        '[probes."demo/service/main.go:151"]\n',
+        "s.toml",
+    )
+    assert [(p.location, p.capture, p.on_return, p.when) for p in spec.probes] == [
+        ("main.(*Server).handle", ("req.ID",), ("err", "~r0"), "req.ID == 7"),
+        ("demo/service/main.go:151", (), (), None),
+    ]
+    with pytest.raises(SpecError, match="unknown key 'captures'"):
+        parse_spec('[probes."main.f"]\ncaptures = ["x"]\n', "s.toml")
+    with pytest.raises(SpecError, match="when: must be a non-empty string"):
+        parse_spec('[probes."main.f"]\nwhen = 3\n', "s.toml")

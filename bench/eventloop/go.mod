@@ -1,0 +1,3 @@
+module example.com/eventloop
+
+go 1.22

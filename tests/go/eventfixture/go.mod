@@ -1,0 +1,3 @@
+module example.com/eventfixture
+
+go 1.22
