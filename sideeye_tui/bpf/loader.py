@@ -20,7 +20,7 @@ from ..errors import CaptureError, ProcessError
 from ..procs import process_alive
 from ..rawdata import ThreadRegs
 from ..values.plan import CapturePlan
-from . import stack_probe, uprobe_links, value_probe
+from . import program_cache, stack_probe, uprobe_links, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
@@ -155,7 +155,7 @@ class StackProbe:
         src = stack_probe.generate(layout, self.limits, dims)
         with _compile_lock:
             try:
-                self.bpf = bcc.BPF(text=src.encode())
+                self.bpf = program_cache.load(src.encode(), lambda text: bcc.BPF(text=text))
                 fn = self.bpf.load_func(b"walk", bcc.BPF.KPROBE, attach_type=attach_type)
             except Exception as e:  # bcc raises bare Exception
                 raise CaptureError(
