@@ -45,7 +45,10 @@ ENV = "SIDEEYE_BPF_CACHE"
 
 BPF_PROG_TYPE_KPROBE = 2
 _BPF_MAP_TYPE_ARRAY = 2
+_BPF_MAP_TYPE_PERCPU_HASH = 5
 _BPF_MAP_TYPE_PERCPU_ARRAY = 6
+_BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
+_PERCPU = (_BPF_MAP_TYPE_PERCPU_HASH, _BPF_MAP_TYPE_PERCPU_ARRAY, _BPF_MAP_TYPE_LRU_PERCPU_HASH)
 _BPF_MAP_TYPE_RINGBUF = 27
 _SYS_BPF = 321  # x86_64
 _BPF_MAP_CREATE = 0
@@ -524,8 +527,23 @@ class Function:
     fd: int
 
 
+def _possible_cpus() -> int:
+    """How many values a per-CPU map holds for each key (the kernel's possible CPUs)."""
+    try:
+        with open("/sys/devices/system/cpu/possible", encoding="ascii") as f:
+            spans = f.read().strip().split(",")
+        count = 0
+        for span in spans:
+            first, _, last = span.partition("-")
+            count += int(last or first) - int(first) + 1
+        return count
+    except (OSError, ValueError):
+        return os.cpu_count() or 1
+
+
 class Table:
-    """One map: `map_fd`, `Key`, `Leaf`, and item get/set/delete as BCC's tables do."""
+    """One map: `map_fd`, `Key`, `Leaf`, and item get/set/delete as BCC's tables do
+    (a per-CPU map's Leaf holds every CPU's value, its sLeaf one)."""
 
     def __init__(self, program: LoadedProgram, definition: MapDef, fd: int) -> None:
         self._program = program
@@ -533,7 +551,10 @@ class Table:
         self.type = definition.type
         self.map_fd = fd
         self.Key: Any = ctype_of(definition.key_desc)
-        self.Leaf: Any = ctype_of(definition.leaf_desc)
+        self.sLeaf: Any = ctype_of(definition.leaf_desc)
+        self.Leaf: Any = self.sLeaf
+        if self.type in _PERCPU:
+            self.Leaf = self.sLeaf * _possible_cpus()
 
     def _key(self, key: Any) -> Any:
         return self.Key(key) if isinstance(key, int) else key
