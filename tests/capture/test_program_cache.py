@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from tests.go.build import start_fixture
 from tests.values.conftest import valuesfixture_binary
 from tests.values.test_values_truth import _captures, check_against_truth
 
-from .support import snapfixture_binary, user_goids
+from .support import PROJECT_ROOT, PYTHON, snapfixture_binary, user_goids
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf, pytest.mark.go]
 
@@ -188,3 +189,31 @@ def test_tables_read_and_write_through_the_kernel(tmp_path: Path) -> None:
         finally:
             prog.cleanup()
             prog.cleanup()  # twice: nothing left to close
+
+
+def test_a_hit_needs_no_compiler(tmp_path: Path) -> None:
+    """With the program cached, a capture imports neither bcc nor libbcc (LLVM)."""
+    code = (
+        "import sys\n"
+        "from sideeye_tui.capture.snapshot import capture_process\n"
+        "snap = capture_process(int(sys.argv[1]), 'ebpf')\n"
+        "assert snap.error is None, snap.error\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(len(snap.goroutines), 'bcc' in sys.modules, 'libbcc.so' in maps)\n"
+    )
+    env = {**os.environ, program_cache.ENV: str(tmp_path)}
+    with start_fixture(snapfixture_binary("local")) as fx:
+        runs = [
+            subprocess.run(
+                [str(PYTHON), "-c", code, str(fx.pid)],
+                env=env,
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            for _ in range(2)
+        ]
+        expected = len(user_goids(fx.report))
+    assert [r[1:] for r in runs] == [["True", "True"], ["False", "False"]]
+    assert all(int(r[0]) >= expected for r in runs)
