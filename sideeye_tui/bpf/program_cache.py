@@ -309,27 +309,38 @@ def read(path: str, key: str) -> Compiled | None:
 
 
 def write(path: str, compiled: Compiled, key: str) -> None:
-    """Best effort, atomic, 0600; keeps at most MAX_ENTRIES files in the directory."""
+    """Best effort, atomic, 0600; keeps at most MAX_ENTRIES programs in the directory."""
+    if _write_json(path, to_json(compiled, key)):
+        with contextlib.suppress(OSError):
+            _prune(os.path.dirname(path))
+
+
+def _write_json(path: str, data: Any) -> bool:
+    """Atomically (temp file + rename), mode 0600; False if it could not be written (a
+    read-only or full disk only costs the next run some time)."""
     where = os.path.dirname(path)
     try:
         os.makedirs(where, mode=0o700, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=where, suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(to_json(compiled, key), f, separators=(",", ":"))
+                json.dump(data, f, separators=(",", ":"))
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
             raise
-        _prune(where)
     except OSError:
-        pass
+        return False
+    return True
+
+
+_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
 
 
 def _prune(where: str) -> None:
     entries = []
     for name in os.listdir(where):
-        if name.endswith(".json"):
+        if _ENTRY.fullmatch(name):
             try:
                 entries.append((os.stat(os.path.join(where, name)).st_mtime, name))
             except OSError:
@@ -338,6 +349,37 @@ def _prune(where: str) -> None:
     for _, name in entries[MAX_ENTRIES:]:
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(where, name))
+
+
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def boot_fact(name: str, compute: Callable[[], bool | int | str]) -> bool | int | str:
+    """A fact about the running kernel, computed once per boot and kept in
+    <cache dir>/boot-<boot id>.json (with SIDEEYE_BPF_CACHE=off: computed every time)."""
+    where, boot = cache_dir(), _boot_id()
+    if where is None or boot is None:
+        return compute()
+    path = os.path.join(where, f"boot-{re.sub(r'[^0-9a-f-]', '', boot)}.json")
+    facts: dict[str, Any] = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+        if isinstance(loaded, dict):
+            facts = loaded
+    except (OSError, ValueError):
+        pass
+    value = facts.get(name)
+    if isinstance(value, bool | int | str):
+        return value
+    value = compute()
+    _write_json(path, {**facts, name: value})
+    return value
 
 
 # -- compiling (a miss) --------------------------------------------------------------

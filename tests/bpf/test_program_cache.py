@@ -172,12 +172,53 @@ def test_a_damaged_file_is_ignored(tmp_path: Path, damage: object) -> None:
 
 def test_old_entries_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pc, "MAX_ENTRIES", 3)
-    for i in range(5):
-        path = tmp_path / f"{i}.json"
-        pc.write(str(path), sample(), str(i))
-        os.utime(path, (1000 + i, 1000 + i))
-    pc.write(str(tmp_path / "5.json"), sample(), "5")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.json", "4.json", "5.json"]
+    names = [f"{i:064x}.json" for i in range(6)]
+    (tmp_path / "boot-1234.json").write_text("{}")  # not a program: never pruned
+    for i, name in enumerate(names[:5]):
+        pc.write(str(tmp_path / name), sample(), name)
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    pc.write(str(tmp_path / names[5]), sample(), names[5])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["boot-1234.json", *names[3:]])
+
+
+def test_boot_facts_are_computed_once_per_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(pc.ENV, str(tmp_path))
+    calls: list[int] = []
+
+    def compute() -> bool:
+        calls.append(1)
+        return True
+
+    assert pc.boot_fact("x", compute) is True
+    assert pc.boot_fact("x", compute) is True
+    assert pc.boot_fact("y", lambda: 7) == 7
+    assert calls == [1]
+    (path,) = tmp_path.glob("boot-*.json")
+    assert json.loads(path.read_text()) == {"x": True, "y": 7}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("garbage")  # a damaged file: computed again
+    assert pc.boot_fact("x", compute) is True
+    assert calls == [1, 1]
+    monkeypatch.setattr(pc, "_boot_id", lambda: "another-boot")
+    assert pc.boot_fact("x", compute) is True
+    assert calls == [1, 1, 1]
+    monkeypatch.setenv(pc.ENV, "off")
+    assert pc.boot_fact("x", compute) is True
+    assert calls == [1, 1, 1, 1]
+
+
+def test_uprobe_links_support_is_what_kallsyms_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sideeye_tui.bpf import uprobe_links
+
+    monkeypatch.setenv(pc.ENV, str(tmp_path))
+    truth = uprobe_links._kallsyms_has_uprobe_multi()
+    assert uprobe_links.supported.__wrapped__() == truth
+    monkeypatch.setattr(uprobe_links, "_kallsyms_has_uprobe_multi", lambda: not truth)
+    assert uprobe_links.supported.__wrapped__() == truth  # remembered for this boot
 
 
 def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
