@@ -26,7 +26,7 @@ from ..model import ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from ..values.plan import CapturePlan, compile_plan
-from . import early_walk, linux, pause
+from . import early_walk, linux, pause, priority
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_preempted_frame, mend_running_frames
@@ -183,6 +183,8 @@ def _capture_ebpf(
     )
     targets = SignalTargets.of(binary)
     walked_early = None
+    # From the early walk until the uprobes are gone the target bears us: normal priority.
+    bearing = priority.foreground()
     try:
         # Values are read in the pause only (the heap changes without their goroutine
         # running), so a spec with values walks everything there.
@@ -201,6 +203,7 @@ def _capture_ebpf(
         if walked_early is not None:
             probe.stop_tracking()
         probe.detach()
+        bearing.restore()
         stats = probe.poll()
         decoder = RecordDecoder()
         for rec in probe.drain():
@@ -217,6 +220,7 @@ def _capture_ebpf(
             raw.notes.append("the goroutine tracker lost marks: the pause walked everything")
     finally:
         probe.close()
+        bearing.restore()
     if not all(c.done for c in stats):
         raw.notes.append("the probe did not finish walking the goroutines")
     lost = sum(c.lost for c in stats)
