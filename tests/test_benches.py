@@ -8,6 +8,8 @@ failing. Each runs here once, small.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from bench import pause as bench_pause
@@ -39,3 +41,22 @@ def test_uprobe_removal_bench_measures_every_kind() -> None:
     gaps = uprobe_removal.measure(1000, 1)
     assert set(gaps) == set(uprobe_removal.KINDS)
     assert all(len(v) == 1 and v[0] > 0 for v in gaps.values()), gaps
+
+
+def test_command_bench_compares_two_revisions() -> None:
+    from bench import command
+
+    old = command.export_revision("HEAD")
+    try:
+        case = command.Case("stacks", 0, None, 200)
+        with command.bench_target(200, values=False) as pid:
+            case.pid = pid
+            command.measure(case, {"old": old, "new": command.PROJECT_ROOT}, 1, [])
+    finally:
+        shutil.rmtree(old)
+    assert case.errors == []
+    assert set(case.first) == set(case.runs) == {"old", "new"}
+    for runs in case.runs.values():
+        (run,) = runs
+        assert run.goroutines is not None and run.goroutines >= 200
+        assert run.cpu_s > 0 and run.wall_s > 0

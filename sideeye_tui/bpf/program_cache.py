@@ -592,6 +592,7 @@ class Table:
         self.name = definition.name.encode()
         self.type = definition.type
         self.map_fd = fd
+        self._lib = bpflib()
         self.Key: Any = ctype_of(definition.key_desc)
         self.sLeaf: Any = ctype_of(definition.leaf_desc)
         self.Leaf: Any = self.sLeaf
@@ -603,14 +604,14 @@ class Table:
 
     def __getitem__(self, key: Any) -> Any:
         leaf = self.Leaf()
-        if bpflib().bpf_lookup_elem(self.map_fd, ct.byref(self._key(key)), ct.byref(leaf)) < 0:
+        if self._lib.bpf_lookup_elem(self.map_fd, ct.byref(self._key(key)), ct.byref(leaf)) < 0:
             raise KeyError(key)
         return leaf
 
     def __setitem__(self, key: Any, leaf: Any) -> None:
         if isinstance(leaf, int):
             leaf = self.Leaf(leaf)
-        if bpflib().bpf_update_elem(self.map_fd, ct.byref(self._key(key)), ct.byref(leaf), 0) < 0:
+        if self._lib.bpf_update_elem(self.map_fd, ct.byref(self._key(key)), ct.byref(leaf), 0) < 0:
             err = ct.get_errno()
             raise OSError(err, f"could not update map {self.name.decode()}: {os.strerror(err)}")
 
@@ -618,7 +619,7 @@ class Table:
         """A hash entry is removed; an array's cannot be, so it is zeroed (as BCC does)."""
         if self.type in (_BPF_MAP_TYPE_ARRAY, _BPF_MAP_TYPE_PERCPU_ARRAY):
             self[key] = self.Leaf()
-        elif bpflib().bpf_delete_elem(self.map_fd, ct.byref(self._key(key))) < 0:
+        elif self._lib.bpf_delete_elem(self.map_fd, ct.byref(self._key(key))) < 0:
             raise KeyError(key)
 
     def open_ring_buffer(self, callback: Callable[[Any, Any, int], Any]) -> None:
