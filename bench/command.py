@@ -44,6 +44,7 @@ DEFAULT_OUT = BENCH_DIR / "results-command.md"
 COMMAND_TIMEOUT_S = 600.0
 WALL_TARGET_S = 1.5
 CPU_TARGET_S = 1.0
+NORMAL = "new --priority normal"
 TARGET_SPEC = """
 [functions."main.parkedWithValues"]
 capture = ["id", "name", "req"]
@@ -132,16 +133,19 @@ def _goroutines(text: str) -> int | None:
     return None
 
 
-def measure(case: Case, revisions: dict[str, Path], runs: int, extra: list[str]) -> None:
-    for name, root in revisions.items():
+Variants = dict[str, tuple[Path, list[str]]]  # name -> (sources, more arguments)
+
+
+def measure(case: Case, variants: Variants, runs: int, extra: list[str]) -> None:
+    for name, (root, more) in variants.items():
         try:
-            case.first[name] = snapshot_once(root, case.pid, case.spec, extra)
+            case.first[name] = snapshot_once(root, case.pid, case.spec, extra + more)
         except RuntimeError as e:
             case.errors.append(f"{name}, first run: {e}")
     for _ in range(runs):
-        for name, root in revisions.items():
+        for name, (root, more) in variants.items():
             try:
-                run = snapshot_once(root, case.pid, case.spec, extra)
+                run = snapshot_once(root, case.pid, case.spec, extra + more)
             except RuntimeError as e:
                 case.errors.append(f"{name}: {e}")
                 continue
@@ -230,8 +234,9 @@ def report(
         "| case | revision | wall | CPU | user | system | first run: wall / CPU | goroutines |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    names = list(revisions) + ([NORMAL] if args.normal else [])
     for case in cases:
-        for name in revisions:
+        for name in names:
             runs = case.runs.get(name, [])
             first = case.first.get(name)
             walls = [r.wall_s for r in runs]
@@ -248,17 +253,19 @@ def report(
     lines[-1] += f"{WALL_TARGET_S} s, CPU <= {CPU_TARGET_S} s):"
     lines.append("")
     for case in cases:
-        old, new = (case.runs.get(n, []) for n in ("old", "new"))
-        if not old or not new:
-            continue
-        w_old, w_new = median([r.wall_s for r in old]), median([r.wall_s for r in new])
-        c_old, c_new = median([r.cpu_s for r in old]), median([r.cpu_s for r in new])
-        assert w_old and w_new and c_old and c_new
-        lines.append(
-            f"- {case.name}: wall {w_new / w_old:.2f}x, CPU {c_new / c_old:.2f}x;"
-            f" wall {'met' if w_new <= WALL_TARGET_S else 'NOT met'},"
-            f" CPU {'met' if c_new <= CPU_TARGET_S else 'NOT met'}"
-        )
+        old = case.runs.get("old", [])
+        for name in names[1:]:
+            new = case.runs.get(name, [])
+            if not old or not new:
+                continue
+            w_old, w_new = median([r.wall_s for r in old]), median([r.wall_s for r in new])
+            c_old, c_new = median([r.cpu_s for r in old]), median([r.cpu_s for r in new])
+            assert w_old and w_new and c_old and c_new
+            lines.append(
+                f"- {case.name}, {name}: wall {w_new / w_old:.2f}x, CPU {c_new / c_old:.2f}x;"
+                f" wall {'met' if w_new <= WALL_TARGET_S else 'NOT met'},"
+                f" CPU {'met' if c_new <= CPU_TARGET_S else 'NOT met'}"
+            )
     errors = [f"- {c.name}: {e}" for c in cases for e in c.errors]
     if errors:
         lines += ["", "Errors:", "", *errors]
@@ -275,12 +282,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--etcd-load", help="its load tool (watch streams and puts)")
     p.add_argument("--etcd-spec", help="spec for etcd")
     p.add_argument("--snapshot-args", default="", help="more arguments to both commands")
+    p.add_argument(
+        "--normal",
+        action="store_true",
+        help=f"also run the new revision with --priority normal (as '{NORMAL}')",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--no-write", action="store_true")
     return p.parse_args(argv)
 
 
-def run_cases(args: argparse.Namespace, revisions: dict[str, Path]) -> list[Case]:
+def run_cases(args: argparse.Namespace, revisions: Variants) -> list[Case]:
     extra = shlex.split(args.snapshot_args)
     cases: list[Case] = []
     wanted = args.cases.split(",")
@@ -310,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     old = export_revision(args.baseline)
     try:
         labels = {"old": _rev_label(args.baseline), "new": git_revision()}
+        variants: Variants = {"old": (old, []), "new": (PROJECT_ROOT, [])}
+        if args.normal:
+            variants[NORMAL] = (PROJECT_ROOT, ["--priority", "normal"])
         load_before = loadavg()
-        cases = run_cases(args, {"old": old, "new": PROJECT_ROOT})
+        cases = run_cases(args, variants)
         text = report(cases, labels, args, (load_before, loadavg()))
     finally:
         shutil.rmtree(old, ignore_errors=True)

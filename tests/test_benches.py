@@ -51,7 +51,7 @@ def test_command_bench_compares_two_revisions() -> None:
         case = command.Case("stacks", 0, None, 200)
         with command.bench_target(200, values=False) as pid:
             case.pid = pid
-            command.measure(case, {"old": old, "new": command.PROJECT_ROOT}, 1, [])
+            command.measure(case, {"old": (old, []), "new": (command.PROJECT_ROOT, [])}, 1, [])
     finally:
         shutil.rmtree(old)
     assert case.errors == []
