@@ -60,3 +60,17 @@ def test_command_bench_compares_two_revisions() -> None:
         (run,) = runs
         assert run.goroutines is not None and run.goroutines >= 200
         assert run.cpu_s > 0 and run.wall_s > 0
+
+
+def test_latency_bench_measures_each_phase() -> None:
+    from bench import latency
+
+    phases = ["idle", "sideeye", "debug2"]
+    results = latency.measure(200, 1.5, 1, phases, {"sideeye": latency.PROJECT_ROOT})
+    assert list(results) == phases
+    for phase in results.values():
+        assert phase.failures == [], phase.failures
+        assert phase.errors == 0
+        assert len(phase.latencies_us) > 10, phase.name
+    assert results["idle"].actions == 0
+    assert results["sideeye"].actions >= 1 and results["debug2"].actions >= 1
