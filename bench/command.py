@@ -6,8 +6,8 @@ revision, alternately in one run.
         [--etcd BIN --etcd-load BIN --etcd-spec FILE]
 
 The baseline is exported with `git archive` into a temporary directory (the repository
-is only read) and run with the same interpreter and packages: `python -m sideeye_tui`
-from that directory imports its own sources. Each revision runs once first, which fills
+is only read) and run with the same interpreter and packages (PYTHONPATH names the
+sources to import; every command runs in an empty directory). Each revision runs once first, which fills
 the caches it has (the binary's analysis for both, the compiled probe for revisions that
 keep it); then `--runs` measured runs alternate old, new. Each run writes a fresh
 DuckDB file. Cases:
@@ -91,13 +91,26 @@ def _check_imports_from(root: Path) -> None:
     """`python -m sideeye_tui` run from root must import root's sources, not the
     installed (editable) package."""
     code = "import sideeye_tui; print(sideeye_tui.__file__)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd="/",
+        env=command_env(root),
+        capture_output=True,
+        text=True,
+    )
     if not out.stdout.strip().startswith(str(root)):
         raise RuntimeError(f"from {root}, sideeye_tui is imported from {out.stdout.strip()}")
 
 
+def command_env(root: Path) -> dict[str, str]:
+    """The environment that makes `python -m sideeye_tui` import root's sources."""
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
 def snapshot_once(root: Path, pid: int, spec: str | None, extra: list[str]) -> Run:
-    """One `python -m sideeye_tui snapshot` from `root`; its own rusage (wait4)."""
+    """One `python -m sideeye_tui snapshot` of root's sources, run in an empty directory
+    (no ./.sideeye/ specs found by one revision and not the other); its own rusage
+    (wait4)."""
     with tempfile.TemporaryDirectory(prefix="sideeye-bench-") as tmp:
         argv = [sys.executable, "-m", "sideeye_tui", "snapshot", str(pid)]
         argv += ["-o", os.path.join(tmp, "s.duckdb"), *extra]
@@ -106,7 +119,9 @@ def snapshot_once(root: Path, pid: int, spec: str | None, extra: list[str]) -> R
         out_path = os.path.join(tmp, "out")
         with open(out_path, "w+b") as out:
             started = time.monotonic()
-            proc = subprocess.Popen(argv, cwd=root, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, cwd=tmp, env=command_env(root), stdout=out, stderr=subprocess.STDOUT
+            )
             deadline = started + COMMAND_TIMEOUT_S
             while True:
                 waited, status, usage = os.wait4(proc.pid, os.WNOHANG)

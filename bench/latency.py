@@ -2,7 +2,7 @@
 and to back-to-back `/debug/pprof/goroutine?debug=2` dumps, in one run.
 
     .venv/bin/python -m bench.latency [--goroutines 3000] [--phase-s 10] [--rounds 3]
-        [--baseline main] [--phases idle,sideeye,sideeye-old,debug2]
+        [--baseline main] [--phases idle,sideeye,sideeye-normal,sideeye-old,debug2]
 
 The service is bench/target (N goroutines parked, and GET /work: about 0.1 ms of CPU,
 a map update under a shared lock, a small JSON answer). bench/loadgen drives it on
@@ -13,7 +13,8 @@ each:
 
 - idle: nothing else;
 - sideeye: `python -m sideeye_tui snapshot PID -o FILE` commands back to back (this
-  checkout: SCHED_IDLE for its own work);
+  checkout: SCHED_IDLE for its own work); sideeye-normal: the same with
+  `--priority normal`;
 - sideeye-old: the same commands from the baseline revision (exported with git
   archive, run with the same interpreter, as in bench.command);
 - debug2: GET /debug/pprof/goroutine?debug=2 back to back, body read to the end.
@@ -41,12 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import BENCH_DIR, PROJECT_ROOT, git_revision, loadavg, machine_lines
-from .command import _rev_label, bench_target, export_revision
+from .command import _rev_label, bench_target, command_env, export_revision
 
 DEFAULT_OUT = BENCH_DIR / "results-latency.md"
 LOADGEN = BENCH_DIR / "loadgen"
 P99_TARGET = 1.10  # sideeye's p99 / idle's
-PHASES = ("idle", "sideeye", "sideeye-old", "debug2")
+PHASES = ("idle", "sideeye", "sideeye-normal", "sideeye-old", "debug2")
 
 
 @dataclass
@@ -64,13 +65,19 @@ class Phase:
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000.0
 
 
-def _snapshot(root: Path, pid: int, out_dir: str) -> str | None:
+Commands = dict[str, tuple[Path, list[str]]]  # phase -> (sources, more arguments)
+
+
+def _snapshot(command: tuple[Path, list[str]], pid: int, out_dir: str) -> str | None:
     """One snapshot command; None if it succeeded, else why not."""
+    root, more = command
     out = os.path.join(out_dir, "s.duckdb")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(out)
-    argv = [sys.executable, "-m", "sideeye_tui", "snapshot", str(pid), "-o", out]
-    r = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600)
+    argv = [sys.executable, "-m", "sideeye_tui", "snapshot", str(pid), "-o", out, *more]
+    r = subprocess.run(
+        argv, cwd=out_dir, env=command_env(root), capture_output=True, text=True, timeout=600
+    )
     return None if r.returncode == 0 else (r.stdout + r.stderr).strip()[-300:]
 
 
@@ -81,7 +88,7 @@ def _dump(url: str) -> None:
 
 
 def run_phase(
-    phase: Phase, loadgen: Path, url: str, pid: int, seconds: float, roots: dict[str, Path]
+    phase: Phase, loadgen: Path, url: str, pid: int, seconds: float, roots: Commands
 ) -> None:
     """The load for `seconds`, and the phase's action back to back meanwhile."""
     load = subprocess.Popen(
@@ -112,7 +119,7 @@ def run_phase(
 
 
 def measure(
-    goroutines: int, seconds: float, rounds: int, phases: list[str], roots: dict[str, Path]
+    goroutines: int, seconds: float, rounds: int, phases: list[str], roots: Commands
 ) -> dict[str, Phase]:
     from tests.go.build import build_go
 
@@ -222,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     old = export_revision(args.baseline) if "sideeye-old" in phases else None
     try:
-        roots = {"sideeye": PROJECT_ROOT}
+        roots: Commands = {
+            "sideeye": (PROJECT_ROOT, []),
+            "sideeye-normal": (PROJECT_ROOT, ["--priority", "normal"]),
+        }
         labels = {"sideeye": git_revision()}
         if old is not None:
-            roots["sideeye-old"] = old
+            roots["sideeye-old"] = (old, [])
             labels["sideeye-old"] = _rev_label(args.baseline)
         load_before = loadavg()
         results = measure(args.goroutines, args.phase_s, args.rounds, phases, roots)

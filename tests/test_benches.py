@@ -66,7 +66,7 @@ def test_latency_bench_measures_each_phase() -> None:
     from bench import latency
 
     phases = ["idle", "sideeye", "debug2"]
-    results = latency.measure(200, 1.5, 1, phases, {"sideeye": latency.PROJECT_ROOT})
+    results = latency.measure(200, 1.5, 1, phases, {"sideeye": (latency.PROJECT_ROOT, [])})
     assert list(results) == phases
     for phase in results.values():
         assert phase.failures == [], phase.failures
