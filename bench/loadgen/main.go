@@ -4,7 +4,8 @@
 // leaves CPU time unused (as a real one does) and a tool at idle priority can run.
 //
 // It prints one JSON object on stdout: {"latencies_us": [...], "errors": N}, one
-// latency per completed request, in microseconds, in completion order.
+// latency per completed request, in microseconds (with -starts, "starts_unix_us" too:
+// when each began, in the same order).
 package main
 
 import (
@@ -23,6 +24,7 @@ func main() {
 		workers = flag.Int("workers", 4, "requests in flight at most")
 		think   = flag.Duration("think", 2*time.Millisecond, "pause after each answer")
 		length  = flag.Duration("for", 10*time.Second, "how long to drive it")
+		starts  = flag.Bool("starts", false, "also print each request's start (unix µs)")
 	)
 	flag.Parse()
 	client := &http.Client{
@@ -33,6 +35,7 @@ func main() {
 	var (
 		mu     sync.Mutex
 		lat    []int64
+		begun  []int64
 		errors int
 		wg     sync.WaitGroup
 	)
@@ -40,7 +43,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []int64
+			var mine, mineBegun []int64
 			bad := 0
 			for time.Now().Before(deadline) {
 				start := time.Now()
@@ -53,17 +56,23 @@ func main() {
 					bad++
 				} else {
 					mine = append(mine, time.Since(start).Microseconds())
+					mineBegun = append(mineBegun, start.UnixMicro())
 				}
 				time.Sleep(*think)
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			begun = append(begun, mineBegun...)
 			errors += bad
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if err := json.NewEncoder(os.Stdout).Encode(map[string]any{"latencies_us": lat, "errors": errors}); err != nil {
+	out := map[string]any{"latencies_us": lat, "errors": errors}
+	if *starts {
+		out["starts_unix_us"] = begun
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		os.Exit(1)
 	}
 }
