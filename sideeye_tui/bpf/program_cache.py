@@ -39,7 +39,7 @@ from typing import Any
 
 from ..dwarf.cache import default_dir
 
-FORMAT = 1
+FORMAT = 2
 MAX_ENTRIES = 64  # files kept; the least recently used go first
 ENV = "SIDEEYE_BPF_CACHE"
 
@@ -257,6 +257,7 @@ def to_json(compiled: Compiled, key: str) -> dict[str, Any]:
             {
                 "name": f.name,
                 "insns": base64.b64encode(f.insns).decode(),
+                "sha256": hashlib.sha256(f.insns).hexdigest(),
                 "map_refs": [list(r) for r in f.map_refs],
             }
             for f in compiled.functions
@@ -286,6 +287,8 @@ def from_json(data: Any, key: str) -> Compiled | None:
         functions = []
         for f in data["functions"]:
             insns = base64.b64decode(f["insns"], validate=True)
+            if hashlib.sha256(insns).hexdigest() != f["sha256"]:
+                return None  # damaged: a program the verifier might refuse at every run
             refs = tuple((int(i), int(m)) for i, m in f["map_refs"])
             if len(insns) % 8 or any(not 0 <= m < len(maps) for _, m in refs):
                 return None

@@ -3,6 +3,7 @@ descriptions as ctypes, the file format. (The kernel side: tests/capture/test_pr
 
 from __future__ import annotations
 
+import base64
 import ctypes as ct
 import json
 import os
@@ -149,11 +150,19 @@ def test_file_round_trip_and_mode(tmp_path: Path) -> None:
     assert pc.read(path, "another key") is None
 
 
+def flip_last_bit(insns_b64: str) -> str:
+    """A bit flipped in the exit's immediate: still a well-formed program, not the same."""
+    insns = bytearray(base64.b64decode(insns_b64))
+    insns[-1] ^= 1
+    return base64.b64encode(bytes(insns)).decode()
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         lambda d: d.update(format=pc.FORMAT + 1),
         lambda d: d["functions"][0].update(insns="!!"),
+        lambda d: d["functions"][0].update(insns=flip_last_bit(d["functions"][0]["insns"])),
         lambda d: d["functions"][0].update(map_refs=[[1, 0]]),  # not a map load
         lambda d: d["functions"][0].update(map_refs=[[0, 9]]),  # no such map
         lambda d: d["maps"][0].update(leaf_desc=["s", [["a", "nope"]]]),
