@@ -45,7 +45,9 @@ def misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "programs").glob("*.json"))
+    """The compiled programs (not the boot-<id>.json facts kept alongside)."""
+    files = (tmp_path / "programs").glob("*.json")
+    return sorted(p for p in files if program_cache._ENTRY.fullmatch(p.name))
 
 
 def test_snapshot_cold_warm_and_after_corruption(misses: list[int], tmp_path: Path) -> None:
