@@ -183,8 +183,10 @@ def bench_target(goroutines: int, values: bool) -> Iterator[int]:
 
 
 @contextmanager
-def etcd_target(binary: str, load: str) -> Iterator[int]:
-    """etcd on loopback, with its load tool running (watch streams and puts)."""
+def etcd_target(binary: str, load: str, port: int) -> Iterator[int]:
+    """etcd on loopback (client port `port`, peer port +10), with its load tool running
+    (watch streams and puts)."""
+    client, peer = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 10}"
     data = tempfile.mkdtemp(prefix="sideeye-bench-etcd-")
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -194,11 +196,15 @@ def etcd_target(binary: str, load: str) -> Iterator[int]:
                 "--data-dir",
                 data,
                 "--listen-client-urls",
-                "http://127.0.0.1:23790",
+                client,
                 "--advertise-client-urls",
-                "http://127.0.0.1:23790",
+                client,
                 "--listen-peer-urls",
-                "http://127.0.0.1:23800",
+                peer,
+                "--initial-advertise-peer-urls",
+                peer,
+                "--initial-cluster",
+                f"default={peer}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -206,7 +212,7 @@ def etcd_target(binary: str, load: str) -> Iterator[int]:
         procs.append(etcd)
         time.sleep(2.0)
         loader = subprocess.Popen(
-            [load, "-watches", "1000", "-rate", "200", "-for", "30m"],
+            [load, "-ep", f"127.0.0.1:{port}", "-watches", "1000", "-rate", "200", "-for", "30m"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -296,6 +302,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--etcd", help="etcd binary (the etcd case)")
     p.add_argument("--etcd-load", help="its load tool (watch streams and puts)")
     p.add_argument("--etcd-spec", help="spec for etcd")
+    p.add_argument("--etcd-port", type=int, default=23990, help="client port (peer: +10)")
     p.add_argument("--snapshot-args", default="", help="more arguments to both commands")
     p.add_argument(
         "--normal",
@@ -322,7 +329,7 @@ def run_cases(args: argparse.Namespace, revisions: Variants) -> list[Case]:
                 measure(case, revisions, args.runs, extra)
                 cases.append(case)
     if "etcd" in wanted and args.etcd and args.etcd_load:
-        with etcd_target(args.etcd, args.etcd_load) as pid:
+        with etcd_target(args.etcd, args.etcd_load, args.etcd_port) as pid:
             case = Case("etcd", pid, args.etcd_spec, 1000)
             measure(case, revisions, args.runs, extra)
             cases.append(case)
