@@ -20,7 +20,7 @@ from ..errors import CaptureError, ProcessError
 from ..procs import process_alive
 from ..rawdata import ThreadRegs
 from ..values.plan import CapturePlan
-from . import program_cache, stack_probe, uprobe_links, value_probe
+from . import program_cache, raw_program, stack_probe, uprobe_links, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
@@ -44,7 +44,7 @@ EARLY_STALL_S = 0.05  # a trigger that has not started by then: the thread does 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
 _bcc: Any = None
 _attach: Any = None
-KPROBE = program_cache.BPF_PROG_TYPE_KPROBE
+KPROBE = raw_program.BPF_PROG_TYPE_KPROBE
 
 
 def _load_bcc() -> Any:
@@ -67,7 +67,7 @@ def _load_libs() -> Any:
     global _attach
     if _attach is None:
         try:
-            lib = program_cache.bpflib()
+            lib = raw_program.bpflib()
         except OSError as e:
             raise CaptureError(
                 "BCC is not available (Debian package libbpfcc); use --backend ptrace"
@@ -84,7 +84,7 @@ def _load_libs() -> Any:
             ct.c_int,
             ct.c_uint32,
         ]
-    return program_cache.bpflib()
+    return raw_program.bpflib()
 
 
 def _ringbuf_pages(goroutines: int, values: bool = False) -> int:

@@ -1,5 +1,6 @@
-"""The compiled-program cache without the kernel: map-fd patching, BCC's type
-descriptions as ctypes, the file format. (The kernel side: tests/capture/test_program_cache.py.)"""
+"""The compiled-program cache without the kernel: map-fd patching and BCC's type
+descriptions as ctypes (raw_program.py), the file format (program_cache.py). The
+kernel side: tests/capture/test_program_cache.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sideeye_tui.bpf import program_cache as pc
+from sideeye_tui.bpf import raw_program as rp
 
 
 def insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
@@ -50,9 +52,9 @@ def program(fd_a: int, fd_b: int) -> bytes:
 
 def test_map_refs_found_and_patched() -> None:
     old = program(7, 9)
-    refs = pc.find_map_refs(old, {7: 0, 9: 1})
+    refs = rp.find_map_refs(old, {7: 0, 9: 1})
     assert refs == ((0, 0), (4, 1), (6, 0))
-    new = pc.patch(old, refs, [31, 5])
+    new = rp.patch(old, refs, [31, 5])
     assert new == program(31, 5)
     # Nothing but the immediates changed.
     diff = [i for i in range(len(old)) if old[i] != new[i]]
@@ -62,36 +64,36 @@ def test_map_refs_found_and_patched() -> None:
 
 def test_negative_and_large_fds_round_trip() -> None:
     old = program(3, 4)
-    refs = pc.find_map_refs(old, {3: 0, 4: 1})
+    refs = rp.find_map_refs(old, {3: 0, 4: 1})
     assert (
-        pc.find_map_refs(pc.patch(old, refs, [1_000_000, 2**31 - 1]), {1_000_000: 0, 2**31 - 1: 1})
+        rp.find_map_refs(rp.patch(old, refs, [1_000_000, 2**31 - 1]), {1_000_000: 0, 2**31 - 1: 1})
         == refs
     )
 
 
 def test_a_load_of_an_unknown_fd_is_uncacheable() -> None:
-    with pytest.raises(pc.Uncacheable):
-        pc.find_map_refs(program(7, 8), {7: 0})
+    with pytest.raises(rp.Uncacheable):
+        rp.find_map_refs(program(7, 8), {7: 0})
 
 
 @pytest.mark.parametrize("src", [2, 3, 4, 5, 6])
 def test_other_pseudo_sources_are_uncacheable(src: int) -> None:
     code = insn(0x18, 1, src, 0, 7) + insn(0) + EXIT
-    with pytest.raises(pc.Uncacheable):
-        pc.find_map_refs(code, {7: 0})
+    with pytest.raises(rp.Uncacheable):
+        rp.find_map_refs(code, {7: 0})
 
 
 def test_patch_refuses_a_ref_that_is_no_map_load() -> None:
     code = program(7, 9)
     with pytest.raises(ValueError):
-        pc.patch(code, [(2, 0)], [5])  # the plain 64-bit constant
+        rp.patch(code, [(2, 0)], [5])  # the plain 64-bit constant
     with pytest.raises(ValueError):
-        pc.patch(code, [(1, 0)], [5])  # the second half of a map load
+        rp.patch(code, [(1, 0)], [5])  # the second half of a map load
 
 
 def test_ragged_instructions_are_uncacheable() -> None:
-    with pytest.raises(pc.Uncacheable):
-        pc.find_map_refs(EXIT + b"\0", {})
+    with pytest.raises(rp.Uncacheable):
+        rp.find_map_refs(EXIT + b"\0", {})
 
 
 def test_bcc_descriptions_as_ctypes() -> None:
@@ -100,7 +102,7 @@ def test_bcc_descriptions_as_ctypes() -> None:
         '["s", [["a","unsigned int"], ["__pad_1","char",[4]], '
         '["b","unsigned long long", [3]]], "struct_packed"]'
     )
-    s = pc.ctype_of(packed)
+    s = rp.ctype_of(packed)
     assert ct.sizeof(s) == 32
     assert s.b.offset == 8
     v = s(1)
@@ -117,28 +119,28 @@ def test_bcc_descriptions_as_ctypes() -> None:
         ],
         "struct",
     ]
-    o = pc.ctype_of(nested)
+    o = rp.ctype_of(nested)
     assert ct.sizeof(o) == 24
     x = o()
     x.flag, x.rest, x.y, x.inner.p = 1, 5, -2, 65535
     assert (x.flag, x.rest, x.x, x.y, x.inner.p) == (1, 5, -2, -2, 65535)
-    assert pc.ctype_of("unsigned int") is ct.c_uint
+    assert rp.ctype_of("unsigned int") is ct.c_uint
 
 
 @pytest.mark.parametrize("desc", ["float128", ["s", [["a", "nope"]]], ["s", "x"], 5])
 def test_unknown_descriptions_are_uncacheable(desc: object) -> None:
-    with pytest.raises(pc.Uncacheable):
-        pc.ctype_of(desc)
+    with pytest.raises(rp.Uncacheable):
+        rp.ctype_of(desc)
 
 
-def sample() -> pc.Compiled:
+def sample() -> rp.Compiled:
     maps = (
-        pc.MapDef("cursors", 2, 4, 32, 4, 0, "int", ["s", [["a", "unsigned int"]], "struct"]),
-        pc.MapDef("records", 27, 0, 0, 4096, 0, "int", "unsigned int"),
+        rp.MapDef("cursors", 2, 4, 32, 4, 0, "int", ["s", [["a", "unsigned int"]], "struct"]),
+        rp.MapDef("records", 27, 0, 0, 4096, 0, "int", "unsigned int"),
     )
     code = program(40, 41)
-    fn = pc.FunctionDef("walk", code, pc.find_map_refs(code, {40: 0, 41: 1}))
-    return pc.Compiled("GPL", 393664, maps, (fn,))
+    fn = rp.FunctionDef("walk", code, rp.find_map_refs(code, {40: 0, 41: 1}))
+    return rp.Compiled("GPL", 393664, maps, (fn,))
 
 
 def test_file_round_trip_and_mode(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sideeye_tui.bpf import program_cache, stack_probe, uprobe_links, value_probe
+from sideeye_tui.bpf import program_cache, raw_program, stack_probe, uprobe_links, value_probe
 from sideeye_tui.capture.snapshot import capture_process
 from sideeye_tui.dwarf.binary import GoBinary
 from sideeye_tui.values.plan import compile_plan
@@ -36,7 +36,7 @@ def misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     count: list[int] = []
     extract = program_cache.extract
 
-    def counting(module: Any) -> program_cache.Compiled:
+    def counting(module: Any) -> raw_program.Compiled:
         count.append(1)
         return extract(module)
 
@@ -107,7 +107,7 @@ def test_maps_and_programs_match_bcc(values: bool, tmp_path: Path) -> None:
     limits = stack_probe.ProbeLimits(max_depth=64, copies=2, ringbuf_pages=64)
     text = stack_probe.generate(binary.layout, limits, dims).encode()
     theirs = bcc.BPF(text=text)
-    ours = program_cache.LoadedProgram(program_cache.extract(theirs.module))
+    ours = raw_program.LoadedProgram(program_cache.extract(theirs.module))
     try:
         names = [m.name for m in ours._compiled.maps]
         assert {"cursors", "threads", "chain", "records", "tracker"} <= set(names)
@@ -120,7 +120,7 @@ def test_maps_and_programs_match_bcc(values: bool, tmp_path: Path) -> None:
         assert {"walk", "track"} <= set(functions)
         assert values == ("values" in functions)
         for attach_type in (-1, uprobe_links.ATTACH_TYPE):
-            again = program_cache.LoadedProgram(ours._compiled)
+            again = raw_program.LoadedProgram(ours._compiled)
             try:
                 for name in functions:  # the verifier accepts each, with the new fds
                     assert again.load_func(name.encode(), again.KPROBE, attach_type).fd > 0
