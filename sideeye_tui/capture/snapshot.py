@@ -26,10 +26,11 @@ from ..model import ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
 from ..values.plan import CapturePlan, compile_plan
-from . import early_walk, linux, pause, priority
+from . import early_walk, linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
 from .running import mend_preempted_frame, mend_running_frames
+from .priority import foreground
 from .signal_targets import SignalTargets
 from .values import chase_ptrace, frame_captures
 
@@ -183,8 +184,9 @@ def _capture_ebpf(
     )
     targets = SignalTargets.of(binary)
     walked_early = None
-    # From the early walk until the uprobes are gone the target bears us: normal priority.
-    bearing = priority.foreground()
+    # From the early walk until the uprobes are gone the target bears us: normal priority
+    # (if something fails, it stays so for the close and this capture thread's end).
+    bearing = foreground()
     try:
         # Values are read in the pause only (the heap changes without their goroutine
         # running), so a spec with values walks everything there.
@@ -220,7 +222,6 @@ def _capture_ebpf(
             raw.notes.append("the goroutine tracker lost marks: the pause walked everything")
     finally:
         probe.close()
-        bearing.restore()
     if not all(c.done for c in stats):
         raw.notes.append("the probe did not finish walking the goroutines")
     lost = sum(c.lost for c in stats)
