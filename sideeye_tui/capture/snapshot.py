@@ -28,9 +28,9 @@ from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, Thread
 from ..values.plan import CapturePlan, compile_plan
 from . import early_walk, linux, pause
 from .decode import Decoder
+from .priority import foreground
 from .ptrace_walk import PtraceWalker
 from .running import mend_preempted_frame, mend_running_frames
-from .priority import foreground
 from .signal_targets import SignalTargets
 from .values import chase_ptrace, frame_captures
 
