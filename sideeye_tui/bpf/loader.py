@@ -49,8 +49,9 @@ KPROBE = raw_program.BPF_PROG_TYPE_KPROBE
 
 def _load_bcc() -> Any:
     """BCC's Python module: only to compile (a miss of the program cache), as importing
-    it loads LLVM (~50 ms of CPU)."""
+    it loads LLVM (~50 ms of CPU). Sets up _attach too (_load_libs), as it always did."""
     global _bcc
+    _load_libs()
     if _bcc is None:
         try:
             import bcc
