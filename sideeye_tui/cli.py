@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 PROG = "sideeye-tui"
 EXIT_INTERNAL = 3  # a bug of ours; 1 is a user-facing error, 2 a usage error (argparse)
 BACKENDS = ("ebpf", "ptrace")
+PRIORITIES = ("idle", "normal")
 
 
 def _error(message: str) -> None:
@@ -197,10 +198,26 @@ def add_snapshot(sub: Subparsers) -> None:
         help="spec of values to capture and tables to build (default: the *.toml in"
         " ./.sideeye/ and ~/.config/sideeye-tui/specs/ that fit the targets)",
     )
+    p.add_argument(
+        "--priority",
+        choices=PRIORITIES,
+        default="idle",
+        help="CPU priority of the command's own work (default: %(default)s: it runs only"
+        " on CPU time the services leave unused; the pause itself is always real-time)",
+    )
     p.set_defaults(run=run_snapshot)
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    if getattr(args, "priority", "idle") != "idle":
+        return _snapshot(args)
+    from .capture.priority import background
+
+    with background():  # first: every thread started from here on inherits it
+        return _snapshot(args)
+
+
+def _snapshot(args: argparse.Namespace) -> int:
     from .procs import check_target
     from .reports import write_reports
     from .spec import resolve_specs

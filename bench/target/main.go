@@ -2,6 +2,7 @@
 // a hiccup meter, and an HTTP server on 127.0.0.1 with net/http/pprof and
 //
 //	GET /hiccup/reset  starts a new measurement period
+//	GET /work          a request of the latency benchmark (hash, locked map, JSON)
 //	GET /hiccup/max    {"max_gap_ns": ..., "samples": ..., "since_reset_ns": ...,
 //	                    "mean_period_ns": ..., "interval_ns": ..., "enabled": ...}
 //
@@ -25,6 +26,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -68,6 +70,29 @@ func parkedWithValues(ready *sync.WaitGroup, id int, name string, req *benchRequ
 }
 
 var benchSink string
+
+// The state /work updates: a request's worth of work under a shared lock.
+var (
+	workMu    sync.Mutex
+	workCount = map[int]int{}
+)
+
+// serveWork is a request of the latency benchmark (bench/latency.py): about 0.1 ms of
+// CPU (hashing 32 KiB), a map update under a lock shared by all requests, a small JSON
+// answer.
+func serveWork(w http.ResponseWriter, r *http.Request) {
+	buf := make([]byte, 32<<10)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	sum := sha256.Sum256(buf)
+	workMu.Lock()
+	workCount[int(sum[0])]++
+	n := len(workCount)
+	workMu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "{\"keys\":%d,\"sum\":\"%x\"}\n", n, sum[:8])
+}
 
 // hiccupMeter measures wake-up delays.
 type hiccupMeter struct {
@@ -235,6 +260,7 @@ func main() {
 	spin := &spinMeter{}
 	http.HandleFunc("/hiccup/spin", spin.serveStart)
 	http.HandleFunc("/hiccup/spin/stop", spin.serveStop)
+	http.HandleFunc("/work", serveWork)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "target:", err)

@@ -20,7 +20,7 @@ from ..errors import CaptureError, ProcessError
 from ..procs import process_alive
 from ..rawdata import ThreadRegs
 from ..values.plan import CapturePlan
-from . import stack_probe, uprobe_links, value_probe
+from . import program_cache, raw_program, stack_probe, uprobe_links, value_probe
 
 TRIGGER_FUNCTION = "runtime.sigtrampgo"
 WORKER_SHARE = 2000  # goroutines a walker; below that one more walking thread does not pay
@@ -44,10 +44,14 @@ EARLY_STALL_S = 0.05  # a trigger that has not started by then: the thread does 
 _compile_lock = threading.Lock()  # LLVM in BCC is not safe to drive from several threads
 _bcc: Any = None
 _attach: Any = None
+KPROBE = raw_program.BPF_PROG_TYPE_KPROBE
 
 
 def _load_bcc() -> Any:
-    global _bcc, _attach
+    """BCC's Python module: only to compile (a miss of the program cache), as importing
+    it loads LLVM (~50 ms of CPU). Sets up _attach too (_load_libs), as it always did."""
+    global _bcc
+    _load_libs()
     if _bcc is None:
         try:
             import bcc
@@ -55,8 +59,21 @@ def _load_bcc() -> Any:
             raise CaptureError(
                 "BCC is not available (Debian package python3-bpfcc); use --backend ptrace"
             ) from e
+        _bcc = bcc
+    return _bcc
+
+
+def _load_libs() -> Any:
+    """BCC's map and attach calls, from libbcc_bpf (no compiler in it)."""
+    global _attach
+    if _attach is None:
+        try:
+            lib = raw_program.bpflib()
+        except OSError as e:
+            raise CaptureError(
+                "BCC is not available (Debian package libbpfcc); use --backend ptrace"
+            ) from e
         # bcc's own binding declares 6 arguments; libbcc 0.26 takes a 7th (ref_ctr_offset).
-        lib = ct.CDLL("libbcc.so.0", use_errno=True)
         _attach = lib.bpf_attach_uprobe
         _attach.restype = ct.c_int
         _attach.argtypes = [
@@ -68,8 +85,7 @@ def _load_bcc() -> Any:
             ct.c_int,
             ct.c_uint32,
         ]
-        _bcc = bcc
-    return _bcc
+    return raw_program.bpflib()
 
 
 def _ringbuf_pages(goroutines: int, values: bool = False) -> int:
@@ -123,7 +139,7 @@ class StackProbe:
     ):
         """links: attach the uprobes as BPF links (see uprobe_links.py); None: where the
         kernel has them, False: as perf events (older kernels; for tests and benches)."""
-        bcc = _load_bcc()
+        lib = _load_libs()
         self.links = uprobe_links.supported() if links is None else links
         # Programs in one tail-call chain share their expected attach type.
         attach_type = uprobe_links.ATTACH_TYPE if self.links else -1
@@ -155,8 +171,10 @@ class StackProbe:
         src = stack_probe.generate(layout, self.limits, dims)
         with _compile_lock:
             try:
-                self.bpf = bcc.BPF(text=src.encode())
-                fn = self.bpf.load_func(b"walk", bcc.BPF.KPROBE, attach_type=attach_type)
+                self.bpf = program_cache.load(src.encode(), lambda text: _load_bcc().BPF(text=text))
+                fn = self.bpf.load_func(b"walk", KPROBE, attach_type=attach_type)
+            except CaptureError:
+                raise
             except Exception as e:  # bcc raises bare Exception
                 raise CaptureError(
                     f"the eBPF probe could not be loaded ({str(e).splitlines()[0]}); "
@@ -164,10 +182,10 @@ class StackProbe:
                 ) from None
             self.bpf[b"chain"][ct.c_int(0)] = ct.c_int(fn.fd)
             if layout.labels is not None:
-                labels_fn = self.bpf.load_func(b"labels", bcc.BPF.KPROBE, attach_type=attach_type)
+                labels_fn = self.bpf.load_func(b"labels", KPROBE, attach_type=attach_type)
                 self.bpf[b"chain"][ct.c_int(1)] = ct.c_int(labels_fn.fd)
             if dims is not None and plan is not None:
-                values_fn = self.bpf.load_func(b"values", bcc.BPF.KPROBE, attach_type=attach_type)
+                values_fn = self.bpf.load_func(b"values", KPROBE, attach_type=attach_type)
                 self.bpf[b"chain"][ct.c_int(2)] = ct.c_int(values_fn.fd)
                 value_probe.fill_maps(self.bpf, plan)
             try:
@@ -181,7 +199,7 @@ class StackProbe:
                     "CONFIG_UPROBE_EVENTS?); try --backend ptrace"
                 ) from None
         self.values = dims is not None
-        self._track_fn = self.bpf.load_func(b"track", bcc.BPF.KPROBE, attach_type=attach_type)
+        self._track_fn = self.bpf.load_func(b"track", KPROBE, attach_type=attach_type)
         self._tracked = _tracked_offsets(binary)
         unhit = binary.function_entry(UNHIT_FUNCTION)
         self._unhit_offset = binary.file_offset(unhit) if unhit is not None else None
@@ -194,9 +212,9 @@ class StackProbe:
         self._workers = 0
         self._tgid = pid
         self.copies = copies
-        self._lookup: Callable[..., int] = bcc.lib.bpf_lookup_elem
-        self._update: Callable[..., int] = bcc.lib.bpf_update_elem
-        self._update_batch: Callable[..., int] = bcc.lib.bpf_update_batch
+        self._lookup: Callable[..., int] = lib.bpf_lookup_elem
+        self._update: Callable[..., int] = lib.bpf_update_elem
+        self._update_batch: Callable[..., int] = lib.bpf_update_batch
         self._allgs_addr = layout.allgs_addr
         self._map_fd = self._cursors.map_fd
         # What arm() writes during the pause, made now.

@@ -21,6 +21,8 @@ import ctypes as ct
 import functools
 import os
 
+from . import program_cache
+
 ATTACH_TYPE = 48  # BPF_TRACE_UPROBE_MULTI in enum bpf_attach_type
 _SYS_BPF = 321  # x86_64
 _BPF_LINK_CREATE = 28
@@ -50,7 +52,12 @@ class _LinkCreate(ct.Structure):
 
 @functools.cache
 def supported() -> bool:
-    """Whether this kernel has uprobe links (one read of /proc/kallsyms, ~30 ms)."""
+    """Whether this kernel has uprobe links: one read of /proc/kallsyms (~30 ms of CPU),
+    remembered until the next boot (program_cache.boot_facts)."""
+    return bool(program_cache.boot_fact("uprobe_multi", _kallsyms_has_uprobe_multi))
+
+
+def _kallsyms_has_uprobe_multi() -> bool:
     try:
         with open("/proc/kallsyms", "rb") as f:
             return _KERNEL_SYMBOL in f.read()

@@ -28,6 +28,7 @@ from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, Thread
 from ..values.plan import CapturePlan, compile_plan
 from . import early_walk, linux, pause
 from .decode import Decoder
+from .priority import foreground
 from .ptrace_walk import PtraceWalker
 from .running import mend_preempted_frame, mend_running_frames
 from .signal_targets import SignalTargets
@@ -188,6 +189,9 @@ def _capture_ebpf(
     )
     targets = SignalTargets.of(binary)
     walked_early = None
+    # From the early walk until the uprobes are gone the target bears us: normal priority
+    # (if something fails, it stays so for the close and this capture thread's end).
+    bearing = foreground()
     try:
         # Values are read in the pause only (the heap changes without their goroutine
         # running), so a spec with values walks everything there.
@@ -206,6 +210,7 @@ def _capture_ebpf(
         if walked_early is not None:
             probe.stop_tracking()
         probe.detach()
+        bearing.restore()
         stats = probe.poll()
         decoder = RecordDecoder()
         for rec in probe.drain():
