@@ -35,10 +35,15 @@ def chase_ptrace(
     return out
 
 
-def _expanded_depth(decoder: Decoder, pcs: tuple[int, ...], index: int) -> int:
-    """Depth in the stored frames (inlined calls expanded) of physical frame `index`:
-    the last frame of its group, the function the pc belongs to."""
-    return sum(len(frames) for frames in decoder.physical_frames(pcs[: index + 1])) - 1
+def _expanded_depths(decoder: Decoder, pcs: tuple[int, ...]) -> list[int]:
+    """Depth in the stored frames (inlined calls expanded) of each physical frame: the
+    last frame of its group, the function the pc belongs to. Once per stack, not once
+    per frame: a deep recursion has thousands of spec'd frames."""
+    out, total = [], 0
+    for frames in decoder.physical_frames(pcs):
+        total += len(frames)
+        out.append(total - 1)
+    return out
 
 
 def frame_captures(
@@ -52,6 +57,7 @@ def frame_captures(
         return ()
     values = ValueDecoder(plan, binary.function_name, binary.read_static)
     by_goid = {g.goid: g for g in goroutines}
+    depths: dict[tuple[int, ...], list[int]] = {}
     out: list[FrameCapture] = []
     for mem in memories:
         fplan = plan.function_at(mem.pc)
@@ -79,13 +85,22 @@ def frame_captures(
         out.append(
             FrameCapture(
                 goid=mem.goid,
-                depth=_expanded_depth(decoder, g.pcs, index),
+                depth=_depth(depths, decoder, g.pcs, index),
                 function=fplan.name,
                 values=tuple(captured),
             )
         )
     out.sort(key=lambda f: (f.goid, f.depth))
     return tuple(out)
+
+
+def _depth(
+    cache: dict[tuple[int, ...], list[int]], decoder: Decoder, pcs: tuple[int, ...], index: int
+) -> int:
+    depths = cache.get(pcs)
+    if depths is None:
+        depths = cache[pcs] = _expanded_depths(decoder, pcs)
+    return depths[index]
 
 
 def _physical_index(pcs: tuple[int, ...], depth: int, pc: int) -> int | None:

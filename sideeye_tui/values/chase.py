@@ -60,8 +60,10 @@ class FrameMemory:
     roots: list[tuple[int, int]] = field(default_factory=list)  # (status, address) per expression
     image: dict[int, bytes] = field(default_factory=dict)
     unreadable: set[int] = field(default_factory=set)
+    dropped: set[int] = field(default_factory=set)  # items the full queue turned away
     budget_left: int = FRAME_BUDGET
-    queue_full: bool = False
+    queue_full: bool = False  # an item did not fit the queue (see decode: "item queue full")
+    early: bool = False  # queued by the early walk (eBPF), its values read in the pause
 
 
 def slot_width(kind: int) -> int:
@@ -115,12 +117,14 @@ def chase_frame(
 ) -> FrameMemory:
     mem = FrameMemory(goid=goid, depth=depth, pc=site.pc)
     queue: list[tuple[int, int, int, int]] = []  # (address, chase type, count, pointer depth)
+    head = 0  # items before it were taken
 
     def push(addr: int, ctype: int, count: int, ptr_depth: int) -> None:
         if addr == 0 or count <= 0 or ptr_depth > MAX_PTR_DEPTH:
             return
-        if len(queue) >= QUEUE:
+        if len(queue) - head >= QUEUE:  # a ring in the probe: QUEUE items waiting at most
             mem.queue_full = True
+            mem.dropped.add(addr)
             return
         queue.append((addr, ctype, count, ptr_depth))
 
@@ -136,7 +140,6 @@ def chase_frame(
         else:
             push(addr, root.chase_type, 1, 0)
 
-    head = 0
     while head < len(queue):
         addr, ctype, count, ptr_depth = queue[head]
         head += 1

@@ -152,6 +152,8 @@ class _Memory:
             return cut("depth limit")
         if addr in self.mem.unreadable:
             return cut(f"unreadable memory at {addr:#x}")
+        if addr in self.mem.dropped:
+            return cut("item queue full")
         return cut("frame budget")
 
 
