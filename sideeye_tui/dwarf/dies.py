@@ -118,9 +118,12 @@ class DieIndex:
     def _peek(self, offset: int) -> DIE | None:
         """The DIE that would start at offset, parsed outside pyelftools' cache of its
         unit: a wrong guess left in that cache breaks later walks of the unit."""
+        sec = self.dwarf.debug_info_sec
+        if sec is None:
+            return None
         try:
             cu = self.dwarf.get_CU_containing(offset)
-            return DIE(cu=cu, stream=self.dwarf.debug_info_sec.stream, offset=offset)
+            return DIE(cu=cu, stream=sec.stream, offset=offset)
         except Exception:  # a wrong guess can fail in many ways inside pyelftools
             return None
 
