@@ -25,7 +25,8 @@ from ..errors import ProcessError, SideEyeError
 from ..model import ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
-from ..values.plan import CapturePlan, compile_plan
+from ..values.plan import CapturePlan
+from ..values.plan_cache import compile_plan_cached
 from . import early_walk, linux, pause
 from .decode import Decoder
 from .ptrace_walk import PtraceWalker
@@ -309,7 +310,7 @@ def _capture_process(
         binary = GoBinary.open(f"/proc/{pid}/exe")
         _ = binary.layout
         if captures:
-            plan = compile_plan(binary, captures)  # before the pause: it reads DWARF
+            plan = compile_plan_cached(binary, captures)  # before the pause: it reads DWARF
         if backend == "ptrace":
             raw = _capture_ptrace(pid, binary, plan)
         elif backend == "ebpf":

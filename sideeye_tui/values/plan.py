@@ -143,6 +143,17 @@ class CapturePlan:
     types: TypeTable | None = None
     reader: TypeReader | None = None
     errors: list[str] = field(default_factory=list)
+    # A plan from the cache (plan_cache.py) has no reader: this makes one on first use.
+    reader_factory: Callable[[], TypeReader] | None = None
+
+    def type_reader(self) -> TypeReader | None:
+        """The reader of the binary's types, sharing this plan's table."""
+        if self.reader is None and self.reader_factory is not None:
+            self.reader = self.reader_factory()
+            self.reader_factory = None
+            if self.types is not None:
+                self.reader.table = self.types
+        return self.reader
 
     def function_at(self, pc: int) -> FunctionPlan | None:
         for f in self.functions:
