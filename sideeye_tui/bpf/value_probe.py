@@ -4,14 +4,15 @@ It mirrors values/chase.py step for step (same budgets, same queue order), so bo
 backends copy the same bytes. Two parts go into the stack probe's C text:
 
 - while unwinding, a frame whose return pc is a call site of a spec'd function (a key
-  of `vsites`; or the pc asyncPreempt interrupted, in range) is queued as a job (g,
-  goid, depth, pc, CFA = the caller's frame pointer + 16). An early walk only queues
+  of `vsites`; or the pc asyncPreempt interrupted, in range) is queued as a job
+  (goid, depth, pc, site, CFA = the caller's frame pointer + 16). An early walk only queues
   (the values are read in the pause: the heap changes without the goroutine running);
   a full queue there counts in vq_lost, and the tracer then walks everything in the
   pause. In the pause a full queue is drained: the walk hands over to the `values`
   program, which reads every queued frame and hands back (so the capacity is no limit);
-- the `values` program takes the jobs: skips an early job whose goroutine the tracker
-  marked (the pause walked it again), looks the pc up in `vsites`, resolves each
+- the `values` program takes the jobs (an early job of a goroutine the pause walked
+  again is read all the same, the tracer drops it: a hash lookup per frame would cost
+  more than the few such frames), resolves each
   expression's address (`vroots`), copies the values and what they point to, breadth
   first, using the chase types in `vtypes` and `vrtypes` for interfaces' dynamic
   types. One step copies one item or looks at one slot; each invocation does VSTEPS
@@ -105,7 +106,7 @@ def definitions(d: ValueDims, max_workers: int) -> str:
 #define VBATCH {VBATCH}
 #define ITEM_UNREADABLE 1
 
-struct vjob {{ u64 g; u64 goid; u64 pc; u64 cfa; u32 depth; u32 early; u32 site; u32 nroots; }};
+struct vjob {{ u64 goid; u64 pc; u64 cfa; u32 depth; u32 early; u32 site; u32 nroots; }};
 struct vsite {{ u32 index; u32 nroots; }};
 struct vroot {{
     u32 unavailable; u32 npieces; u32 nops; u32 ctype;
@@ -125,7 +126,7 @@ struct vstate {{
     s64 budget;
     u32 in_item; u32 elem; u32 slot; u32 elems; u32 ctype; u32 n; u32 idepth; u32 worker;
     u32 early; u32 jobs;          /* the job being read was queued early; jobs started */
-    u64 skipped;                  /* early jobs of goroutines the pause walked again */
+    u64 skipped;                  /* early jobs not read: this worker walked everything */
     u64 iaddr;
     struct vitem q[QUEUE];
     struct vhdr small;
@@ -155,7 +156,6 @@ static __always_inline void queue_value_job(struct cursor *c, u64 pc, u64 cfa, s
     struct vjob *j = vjobs.lookup(&qi);
     if (!j)
         return;
-    j->g = c->r.g;
     j->goid = c->r.goid;
     j->pc = pc;
     j->cfa = cfa;
@@ -282,15 +282,9 @@ static __always_inline void vstart_job(struct cursor *c, struct vstate *v) {{
         return;
     v->early = j->early;
     v->job = ((u64)v->worker << 32) | v->jobs | (j->early ? {EARLY_JOB}ULL : 0);
-    if (j->early) {{
-        u64 g = j->g;
-        u32 zero = 0;
-        struct tracker *t = tracker.lookup(&zero);
-        /* walked again in the pause, or everything was: this record is stale */
-        if (c->fell_back || !t || (t->count && marked.lookup(&g))) {{
-            v->skipped++;
-            return;
-        }}
+    if (j->early && c->fell_back) {{   /* this worker walks everything again */
+        v->skipped++;
+        return;
     }}
     v->word = j->pc;
     u32 site = j->site;

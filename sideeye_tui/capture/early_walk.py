@@ -218,7 +218,7 @@ def merge(
 def merge_values(frames: list[FrameMemory], early_kept: set[int]) -> list[FrameMemory]:
     """The value frames that go with the merged goroutines: those the pause queued,
     and those the early walk queued for a goroutine whose early record stands
-    (`early_kept`, goids). The probe skips the others, but not all of them when the
-    changed walk fell back to walking everything. Every frame's values were read in
-    the pause either way."""
+    (`early_kept`, goids): the probe reads the early frames of the goroutines the
+    pause walked again too (their stacks may have changed: those values are not
+    kept). Every frame's values were read in the pause either way."""
     return [f for f in frames if not f.early or f.goid in early_kept]
