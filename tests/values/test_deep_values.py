@@ -150,3 +150,30 @@ def test_values_are_those_at_the_pause_after_an_early_walk(tmp_path: Path) -> No
         after = {g["goid"]: g["values"] for g in hook.report["goroutines"]}
         assert all(before[goid] != after[goid] for goid in after), "the change changed nothing"
         assert check_rich(proc, hook.report) == 1200
+
+
+@pytest.mark.bpf
+def test_a_goroutine_that_ran_since_the_early_walk_has_one_frame_with_the_pause_s_value(
+    tmp_path: Path,
+) -> None:
+    """Loopers wake between the early walk and the pause, add 1000 to st.N, move their
+    stacks and wait again at the same call: the frame the early walk queued (same pc,
+    same depth, the old stack's CFA) must give way to the one the pause walked."""
+    moved = tmp_path / "moved.json"
+    with start_fixture(
+        deepfixture_binary(),
+        *("-goroutines", "10", "-depth", "2", "-loopers", "50", "-moved", str(moved)),
+    ) as fx:
+        assert fx.report["settled"]
+        hook = HeapChange(fx.pid, moved)
+        proc = capture_process(fx.pid, "ebpf", {"main.loop": ["st.N"]}, after_early_walk=hook)
+        assert hook.report is not None, "the capture did not walk early"
+        assert hook.report["settled"], "the loopers did not wait again"
+    assert proc.walk == "early", proc.error
+    want = {lp["goid"]: [lp["n"]] for lp in hook.report["loopers"]}
+    assert all(n > 1000 for (n,) in want.values())
+    got: dict[int, list[Any]] = defaultdict(list)
+    for c in proc.captures:
+        if c.function == "main.loop":
+            got[c.goid].extend(v.value for v in c.values)
+    assert got == want

@@ -9,12 +9,18 @@
 // Every parameter is used after the call a frame is parked in, so each has a stack
 // location there. The heap values (m, ch, p) belong to the goroutine; s is "g<id>".
 //
+// -loopers goroutines wait in main.loop(st, ...), st.N = their index + 1, on a receive
+// inside a loop: woken, a looper adds 1000 to st.N, grows its stack past 32 KiB (the
+// runtime copies it) and waits again at the same call: same pc, same depth, another
+// stack.
+//
 // It prints one line `READY {json}` on stdout once every goroutine shows
-// `[chan receive]` with main.deep on its stack in runtime.Stack(all=true). On the first
-// SIGUSR1 it changes every goroutine's heap values (p.N, m["b"] and one more element in
-// ch) without any deep goroutine running, and writes the same report with the new
-// values to -moved FILE (FILE.tmp, then a rename). It runs until killed, or until
-// -lifetime has passed.
+// `[chan receive]` with main.deep (main.loop) on its stack in runtime.Stack(all=true).
+// On the first SIGUSR1 it changes every deep goroutine's heap values (p.N, m["b"] and
+// one more element in ch) without any deep goroutine running, wakes every looper once,
+// waits until they all wait again, and writes the same report with the new values to
+// -moved FILE (FILE.tmp, then a rename). It runs until killed, or until -lifetime has
+// passed.
 package main
 
 import (
@@ -60,6 +66,11 @@ type truth struct {
 	Values map[string]any `json:"values"`
 }
 
+type looperTruth struct {
+	Goid int64 `json:"goid"`
+	N    int   `json:"n"`
+}
+
 type report struct {
 	Schema     int      `json:"schema"`
 	Program    string   `json:"program"`
@@ -72,6 +83,46 @@ type report struct {
 	Depth      int      `json:"depth"`
 	Function   string   `json:"function"`
 	Goroutines []truth  `json:"goroutines"`
+	// Loopers: each looper's goid and the n its main.loop frame holds.
+	Loopers []looperTruth `json:"loopers"`
+}
+
+type looper struct {
+	wake chan struct{}
+	done chan int // n after a wake, before it waits again
+	goid int64
+	n    int
+}
+
+// counter is a looper's count: on the heap, so that its frame's pointer to it has a
+// stack location at the receive (a loop-carried int has none there).
+type counter struct {
+	N int
+}
+
+//go:noinline
+func loop(st *counter, wake <-chan struct{}, done chan<- int) int {
+	for {
+		<-wake
+		st.N += 1000
+		sink += growStack()
+		done <- st.N
+	}
+}
+
+var sink uint64
+
+//go:noinline
+func growStack() uint64 {
+	var pad [32 << 10]byte
+	for i := range pad {
+		pad[i] = byte(i)
+	}
+	var sum uint64
+	for _, b := range pad {
+		sum += uint64(b)
+	}
+	return sum
 }
 
 //go:noinline
@@ -114,8 +165,9 @@ func (h *holder) values() map[string]any {
 	}
 }
 
-// settled reports whether count goroutines are parked in a receive inside main.deep.
-func settled(count int) bool {
+// settled reports whether count goroutines are parked in a receive inside main.deep
+// and loopers inside main.loop.
+func settled(count, loopers int) bool {
 	buf := make([]byte, 64<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -125,18 +177,25 @@ func settled(count int) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	parked := 0
+	parked, looping := 0, 0
 	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte("[chan receive")) && bytes.Contains(g, []byte("main.deep(")) {
+		if !bytes.Contains(g, []byte("[chan receive")) {
+			continue
+		}
+		if bytes.Contains(g, []byte("main.deep(")) {
 			parked++
 		}
+		if bytes.Contains(g, []byte("main.loop(")) {
+			looping++
+		}
 	}
-	return parked == count
+	return parked == count && looping == loopers
 }
 
 func main() {
 	goroutines := flag.Int("goroutines", 1000, "goroutines parked in main.deep")
 	depth := flag.Int("depth", 11, "main.deep frames per goroutine")
+	loopers := flag.Int("loopers", 0, "goroutines waiting in main.loop, woken on SIGUSR1")
 	moved := flag.String("moved", "", "write the report after SIGUSR1's change here")
 	lifetime := flag.Duration("lifetime", 10*time.Minute, "exit after this long (0: never)")
 	settleTimeout := flag.Duration("settle-timeout", 60*time.Second, "give up waiting after this")
@@ -166,12 +225,27 @@ func main() {
 		go deep(*depth-1, h.id, h.m, h.ch, h.s, h.p, ready)
 		goids[i] = <-ready
 	}
-	deadline := time.Now().Add(*settleTimeout)
-	ok := settled(*goroutines)
-	for !ok && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		ok = settled(*goroutines)
+	loops := make([]*looper, *loopers)
+	for i := range loops {
+		l := &looper{wake: make(chan struct{}), done: make(chan int), n: i + 1}
+		loops[i] = l
+		ready := make(chan int64)
+		go func() {
+			ready <- goid()
+			loop(&counter{N: l.n}, l.wake, l.done)
+		}()
+		l.goid = <-ready
 	}
+	wait := func() bool {
+		deadline := time.Now().Add(*settleTimeout)
+		ok := settled(*goroutines, *loopers)
+		for !ok && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			ok = settled(*goroutines, *loopers)
+		}
+		return ok
+	}
+	ok := wait()
 	ns := make([]int, *depth)
 	for i := range ns {
 		ns[i] = i
@@ -185,6 +259,10 @@ func main() {
 		}
 		for i, h := range holders {
 			r.Goroutines = append(r.Goroutines, truth{Goid: goids[i], ID: h.id, Ns: ns, Values: h.values()})
+		}
+		r.Loopers = []looperTruth{}
+		for _, l := range loops {
+			r.Loopers = append(r.Loopers, looperTruth{Goid: l.goid, N: l.n})
 		}
 		return r
 	}
@@ -203,6 +281,11 @@ func main() {
 			h.m["b"] += 1000
 			h.ch <- -h.id
 		}
+		for _, l := range loops {
+			l.wake <- struct{}{}
+			l.n = <-l.done
+		}
+		ok = wait()
 		if *moved == "" {
 			return
 		}
