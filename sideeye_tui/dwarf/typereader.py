@@ -109,8 +109,8 @@ def _attr(die: DIE, key: int | str) -> Any:
 _PATHS = re.compile(r"[A-Za-z0-9_.~%-]*/")
 _LOCAL = re.compile(r"·\d+")
 _LEAD = re.compile(r"^(?:\*|\[\d*\])+")  # *T, []T, [4]T: T
-# Composite types without a package (map[int]string), found by these starts too.
-COMPOSITES = ("map[",)
+# Composite types without a package (map[int]string, struct {}), found by these starts too.
+COMPOSITES = ("map[", "struct {")
 # internal/abi.Type (Go 1.21 on; runtime._type before, same layout since 1.17): the
 # TFlag byte and the Str name offset.
 _TYPE_TFLAG = 20
