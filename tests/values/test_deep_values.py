@@ -177,3 +177,22 @@ def test_a_goroutine_that_ran_since_the_early_walk_has_one_frame_with_the_pause_
         if c.function == "main.loop":
             got[c.goid].extend(v.value for v in c.values)
     assert got == want
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_frame_with_more_copies_than_the_queue_holds_at_once(backend: str) -> None:
+    """main.wide(a []string, p *bag), 32 strings in a and in p.S: 69 copies in one
+    frame, never more than 33 waiting at once. The per-frame queue is a ring: all of
+    them are copied (it held 64 copies per frame in all: the last strings were cut)."""
+    with start_fixture(deepfixture_binary(), "-goroutines", "1", "-depth", "1", "-wide") as fx:
+        assert fx.report["settled"]
+        wide = fx.report["wide"]
+        proc = capture_process(fx.pid, backend, {"main.wide": ["a", "p"]})
+        assert proc.pause_ns is not None, proc.error
+        assert "item queue" not in (proc.error or ""), proc.error
+    frames = [c for c in proc.captures if c.goid == wide["goid"] and c.function == "main.wide"]
+    assert len(frames) == 1
+    values = {v.expression: v for v in frames[0].values}
+    for name, want in wide["values"].items():
+        assert values[name].unavailable is None, values[name].unavailable
+        assert values[name].value == want, f"{name}: {values[name].value!r:.400}"

@@ -14,6 +14,11 @@
 // runtime copies it) and waits again at the same call: same pc, same depth, another
 // stack.
 //
+// With -wide, one more goroutine waits in main.wide(a []string, p *bag), 32 strings in a
+// and 32 in p.S: a frame with more to copy (69 copies: headers, the bag, 64 string
+// contents) than the 64 that may wait at once in the probe's queue, though never more
+// than 33 at the same time.
+//
 // It prints one line `READY {json}` on stdout once every goroutine shows
 // `[chan receive]` with main.deep (main.loop) on its stack in runtime.Stack(all=true).
 // On the first SIGUSR1 it changes every deep goroutine's heap values (p.N, m["b"] and
@@ -85,7 +90,28 @@ type report struct {
 	Goroutines []truth  `json:"goroutines"`
 	// Loopers: each looper's goid and the n its main.loop frame holds.
 	Loopers []looperTruth `json:"loopers"`
+	// Wide: the goroutine in main.wide (with -wide) and its a and b.
+	Wide *wideTruth `json:"wide,omitempty"`
 }
+
+type wideTruth struct {
+	Goid   int64          `json:"goid"`
+	Values map[string]any `json:"values"`
+}
+
+type bag struct {
+	S []string
+}
+
+//go:noinline
+func wide(a []string, p *bag, ready chan<- int64) int {
+	ready <- goid()
+	<-block
+	wideSink = a // every word of a live across the receive
+	return len(a) + len(p.S)
+}
+
+var wideSink []string
 
 type looper struct {
 	wake chan struct{}
@@ -165,9 +191,9 @@ func (h *holder) values() map[string]any {
 	}
 }
 
-// settled reports whether count goroutines are parked in a receive inside main.deep
-// and loopers inside main.loop.
-func settled(count, loopers int) bool {
+// settled reports whether count goroutines are parked in a receive inside main.deep,
+// loopers inside main.loop and wides inside main.wide.
+func settled(count, loopers, wides int) bool {
 	buf := make([]byte, 64<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -177,7 +203,7 @@ func settled(count, loopers int) bool {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
-	parked, looping := 0, 0
+	parked, looping, wide := 0, 0, 0
 	for _, g := range bytes.Split(buf, []byte("\n\n")) {
 		if !bytes.Contains(g, []byte("[chan receive")) {
 			continue
@@ -188,14 +214,18 @@ func settled(count, loopers int) bool {
 		if bytes.Contains(g, []byte("main.loop(")) {
 			looping++
 		}
+		if bytes.Contains(g, []byte("main.wide(")) {
+			wide++
+		}
 	}
-	return parked == count && looping == loopers
+	return parked == count && looping == loopers && wide == wides
 }
 
 func main() {
 	goroutines := flag.Int("goroutines", 1000, "goroutines parked in main.deep")
 	depth := flag.Int("depth", 11, "main.deep frames per goroutine")
 	loopers := flag.Int("loopers", 0, "goroutines waiting in main.loop, woken on SIGUSR1")
+	withWide := flag.Bool("wide", false, "one goroutine waiting in main.wide(a, p)")
 	moved := flag.String("moved", "", "write the report after SIGUSR1's change here")
 	lifetime := flag.Duration("lifetime", 10*time.Minute, "exit after this long (0: never)")
 	settleTimeout := flag.Duration("settle-timeout", 60*time.Second, "give up waiting after this")
@@ -236,12 +266,27 @@ func main() {
 		}()
 		l.goid = <-ready
 	}
+	var wideT *wideTruth
+	if *withWide {
+		a, b := make([]string, 32), make([]string, 32)
+		for i := range a {
+			a[i] = fmt.Sprintf("a%02d-%s", i, strconv.Itoa(i*i))
+			b[i] = fmt.Sprintf("b%02d-%s", i, strconv.Itoa(i*i*i))
+		}
+		ready := make(chan int64, 1)
+		go wide(a, &bag{S: b}, ready)
+		wideT = &wideTruth{Goid: <-ready, Values: map[string]any{"a": a, "p": map[string]any{"S": b}}}
+	}
+	wideCount := 0
+	if *withWide {
+		wideCount = 1
+	}
 	wait := func() bool {
 		deadline := time.Now().Add(*settleTimeout)
-		ok := settled(*goroutines, *loopers)
+		ok := settled(*goroutines, *loopers, wideCount)
 		for !ok && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
-			ok = settled(*goroutines, *loopers)
+			ok = settled(*goroutines, *loopers, wideCount)
 		}
 		return ok
 	}
@@ -260,6 +305,7 @@ func main() {
 		for i, h := range holders {
 			r.Goroutines = append(r.Goroutines, truth{Goid: goids[i], ID: h.id, Ns: ns, Values: h.values()})
 		}
+		r.Wide = wideT
 		r.Loopers = []looperTruth{}
 		for _, l := range loops {
 			r.Loopers = append(r.Loopers, looperTruth{Goid: l.goid, N: l.n})
