@@ -181,18 +181,41 @@ def test_a_goroutine_that_ran_since_the_early_walk_has_one_frame_with_the_pause_
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_frame_with_more_copies_than_the_queue_holds_at_once(backend: str) -> None:
-    """main.wide(a []string, p *bag), 32 strings in a and in p.S: 69 copies in one
-    frame, never more than 33 waiting at once. The per-frame queue is a ring: all of
-    them are copied (it held 64 copies per frame in all: the last strings were cut)."""
+    """main.wide(a []string, p *bag) captured as a, p.S and p.T, 32 strings each: 102
+    copies in one frame, never more than 33 waiting at once. The per-frame queue is a
+    ring: all of them are copied (it held 64 copies per frame in all: the last
+    strings were cut)."""
     with start_fixture(deepfixture_binary(), "-goroutines", "1", "-depth", "1", "-wide") as fx:
         assert fx.report["settled"]
         wide = fx.report["wide"]
-        proc = capture_process(fx.pid, backend, {"main.wide": ["a", "p"]})
+        proc = capture_process(fx.pid, backend, {"main.wide": ["a", "p.S", "p.T"]})
         assert proc.pause_ns is not None, proc.error
         assert "item queue" not in (proc.error or ""), proc.error
     frames = [c for c in proc.captures if c.goid == wide["goid"] and c.function == "main.wide"]
     assert len(frames) == 1
     values = {v.expression: v for v in frames[0].values}
-    for name, want in wide["values"].items():
+    p = wide["values"]["p"]
+    for name, want in (("a", wide["values"]["a"]), ("p.S", p["S"]), ("p.T", p["T"])):
         assert values[name].unavailable is None, values[name].unavailable
         assert values[name].value == want, f"{name}: {values[name].value!r:.400}"
+
+
+def _has_cut(v: Any, why: str) -> bool:
+    if isinstance(v, dict):
+        return v.get("$cut") == why or any(_has_cut(x, why) for x in v.values())
+    if isinstance(v, list):
+        return any(_has_cut(x, why) for x in v)
+    return False
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_copies_the_full_queue_turns_away_are_marked_and_reported(backend: str) -> None:
+    """p: 96 string contents (p.S, p.T, p.U) queued by one level of the chase, more
+    than the 64 that may wait: those left out say so, and the process has a caveat."""
+    with start_fixture(deepfixture_binary(), "-goroutines", "1", "-depth", "1", "-wide") as fx:
+        wide = fx.report["wide"]
+        proc = capture_process(fx.pid, backend, {"main.wide": ["p"]})
+        assert proc.pause_ns is not None, proc.error
+    assert "item queue full" in (proc.error or ""), proc.error
+    (frame,) = [c for c in proc.captures if c.goid == wide["goid"]]
+    assert any(_has_cut(v.value, "item queue full") for v in frame.values), frame.values

@@ -14,10 +14,11 @@
 // runtime copies it) and waits again at the same call: same pc, same depth, another
 // stack.
 //
-// With -wide, one more goroutine waits in main.wide(a []string, p *bag), 32 strings in a
-// and 32 in p.S: a frame with more to copy (69 copies: headers, the bag, 64 string
-// contents) than the 64 that may wait at once in the probe's queue, though never more
-// than 33 at the same time.
+// With -wide, one more goroutine waits in main.wide(a []string, p *bag), 32 strings in
+// each of a, p.S, p.T and p.U: captured as a, p.S and p.T, a frame with more to copy
+// (102 copies: headers and 96 string contents) than the 64 that may wait at once in
+// the probe's queue, never more than 33 at the same time (one expression is chased
+// after the other); captured as p, 96 contents wait at once.
 //
 // It prints one line `READY {json}` on stdout once every goroutine shows
 // `[chan receive]` with main.deep (main.loop) on its stack in runtime.Stack(all=true).
@@ -101,6 +102,8 @@ type wideTruth struct {
 
 type bag struct {
 	S []string
+	T []string
+	U []string
 }
 
 //go:noinline
@@ -108,7 +111,7 @@ func wide(a []string, p *bag, ready chan<- int64) int {
 	ready <- goid()
 	<-block
 	wideSink = a // every word of a live across the receive
-	return len(a) + len(p.S)
+	return len(a) + len(p.S) + len(p.T) + len(p.U)
 }
 
 var wideSink []string
@@ -268,14 +271,17 @@ func main() {
 	}
 	var wideT *wideTruth
 	if *withWide {
-		a, b := make([]string, 32), make([]string, 32)
+		a, b, c, d := make([]string, 32), make([]string, 32), make([]string, 32), make([]string, 32)
 		for i := range a {
 			a[i] = fmt.Sprintf("a%02d-%s", i, strconv.Itoa(i*i))
 			b[i] = fmt.Sprintf("b%02d-%s", i, strconv.Itoa(i*i*i))
+			c[i] = fmt.Sprintf("c%02d-%s", i, strconv.Itoa(i*7))
+			d[i] = fmt.Sprintf("d%02d-%s", i, strconv.Itoa(i*11))
 		}
 		ready := make(chan int64, 1)
-		go wide(a, &bag{S: b}, ready)
-		wideT = &wideTruth{Goid: <-ready, Values: map[string]any{"a": a, "p": map[string]any{"S": b}}}
+		go wide(a, &bag{S: b, T: c, U: d}, ready)
+		p := map[string]any{"S": b, "T": c, "U": d}
+		wideT = &wideTruth{Goid: <-ready, Values: map[string]any{"a": a, "p": p}}
 	}
 	wideCount := 0
 	if *withWide {
