@@ -46,7 +46,6 @@ NO_SITE = 0xFFFFFFFF
 VSTEPS = 128
 VALUE_JOBS = 65536  # frames queued for values at least (see jobs_for)
 MAX_VALUE_JOBS = 1 << 20  # at most: 40 MiB of kernel memory
-VJOB_SIZE = 40  # sizeof(struct vjob)
 VALUE_HEADER = 32  # sizeof(struct vhdr)
 EARLY_JOB = 1 << 62  # in a job id: the frame was queued by the early walk
 ITEM_DROPPED = 2  # an item record's status: the frame's item queue was full
