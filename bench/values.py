@@ -40,9 +40,11 @@ from sideeye_tui.capture.snapshot import capture_process
 pid, backend, captures = int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 p = capture_process(pid, backend, captures or None)
 complete = sum(1 for c in p.captures if all(x.unavailable is None for x in c.values))
+notes = [p.error] if p.error and p.pause_ns is not None else []
+notes += list(getattr(p, "notes", None) or ())  # caveats, where the model has them apart
 print(json.dumps({"pause_ns": p.pause_ns, "goroutines": len(p.goroutines), "error": p.error,
-                  "walk": getattr(p, "walk", None), "frames": len(p.captures),
-                  "complete": complete}))
+                  "notes": notes, "walk": getattr(p, "walk", None),
+                  "frames": len(p.captures), "complete": complete}))
 """
 
 
@@ -112,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{rev.name}: snapshot failed: {r['error']}", file=sys.stderr)
                         return 1
                     into.append(int(str(r["pause_ns"])))
-                    if r["error"]:
-                        rev.notes.add(str(r["error"]))
+                    notes = r["notes"]
+                    assert isinstance(notes, list)
+                    rev.notes.update(str(n) for n in notes)
                     rev.notes.add(
                         f"walk: {r['walk']}" if captures else f"walk without spec: {r['walk']}"
                     )
