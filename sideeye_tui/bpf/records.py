@@ -97,7 +97,7 @@ class RecordDecoder:
         body = data[_VHDR.size : _VHDR.size + length]
         if kind == vp.REC_VALUE_JOB:
             pc = int.from_bytes(data[_VHDR.size : _VHDR.size + 8], "little")
-            mem = FrameMemory(goid=addr, depth=index, pc=pc)
+            mem = FrameMemory(goid=addr, depth=index, pc=pc, early=bool(job & vp.EARLY_JOB))
             if status == vp.NO_SITE:
                 mem.roots = []
             self.value_frames[job] = mem
@@ -109,6 +109,9 @@ class RecordDecoder:
             while len(frame.roots) < index:
                 frame.roots.append((ROOT_UNAVAILABLE, 0))
             frame.roots[index : index + 1] = [(status, addr)]
+        elif status == vp.ITEM_DROPPED:
+            frame.queue_full = True
+            frame.dropped.add(addr)
         elif status:
             frame.unreadable.add(addr)
         elif len(body) > len(frame.image.get(addr, b"")):

@@ -245,7 +245,13 @@ struct cursor {{
     u64 lq_next;
     u64 vq_base;    /* this worker's part of vjobs (frames whose values to read) */
     u64 vq_len;
-    u64 vq_lost;    /* frames not queued: the share was full */
+    u64 vq_lost;    /* frames not queued: the share was full (early walk) */
+    u64 vq_cap;     /* this worker's part of vjobs: its size */
+    u64 vq_drains;  /* times the walk stopped to read the values queued */
+    u64 rb_used;    /* bytes of value records this worker put in the ring buffer... */
+    u64 rb_cap;     /* ...and its share: at that, it waits for the tracer to read them */
+    u64 rb_wait;    /* set: it stopped for that (the tracer resets both, triggers again) */
+    u64 rb_waits;
     u64 mode;       /* WALK_PAUSED, WALK_EARLY or WALK_CHANGED (see stack_probe.py) */
     u64 allglen;    /* addresses of runtime.allglen and runtime.allgptr (early walk) */
     u64 allgptr;
@@ -637,6 +643,8 @@ static __always_inline void take_share(struct cursor *c) {{
         c->pre_len = hdr[1];
         return;
     }}
+    if (c->mode == WALK_CHANGED && c->slot > 0)
+        return;   /* the first worker walks what changed; the others read values only */
     if (bpf_probe_read_user(hdr, sizeof(hdr), (void *)c->allgs))
         return;
     if (c->mode == WALK_CHANGED) {{
@@ -653,6 +661,7 @@ static __always_inline void take_share(struct cursor *c) {{
         }}
         c->mode = WALK_PAUSED;   /* a mark may be missing: trust nothing, walk all */
         c->fell_back = 1;
+        c->nworkers = 1;
     }}
     u64 n = c->nworkers ? c->nworkers : 1;
     u64 short_by = n > 1 ? c->last_short : 0;
@@ -703,7 +712,7 @@ int walk(struct pt_regs *ctx) {{
         c->chains_ended++;
         return 0;
     }}
-    for (int i = 0; i < STEPS; i++) {{
+    for (int i = 0; i < STEPS; i++) {{{value_probe.drain_in_walk() if values is not None else ""}
         if (c->in_g) {{
             step_frame(c);
         }} else if (c->gi < c->glen) {{

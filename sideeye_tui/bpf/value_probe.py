@@ -3,15 +3,29 @@
 It mirrors values/chase.py step for step (same budgets, same queue order), so both
 backends copy the same bytes. Two parts go into the stack probe's C text:
 
-- while unwinding, a frame whose return pc lies in a spec'd function's range is
-  queued as a job (goid, depth, pc, CFA = the caller's frame pointer + 16);
-- after the walk (and the labels), the `values` program takes the jobs: looks the pc
-  up in `vsites`, resolves each expression's address (`vroots`), copies the values
-  and what they point to, breadth first, using the chase types in `vtypes` and
-  `vrtypes` for interfaces' dynamic types. One step copies one item or looks at
-  one slot; each invocation does VSTEPS steps and tail-calls itself.
+- while unwinding, a frame whose return pc is a call site of a spec'd function (a key
+  of `vsites`; or the pc asyncPreempt interrupted, in range) is queued as a job
+  (goid, depth, pc, site, CFA = the caller's frame pointer + 16). An early walk only queues
+  (the values are read in the pause: the heap changes without the goroutine running);
+  a full queue there counts in vq_lost, and the tracer then walks everything in the
+  pause. In the pause a full queue is drained: the walk hands over to the `values`
+  program, which reads every queued frame and hands back (so the capacity is no limit);
+- the `values` program takes the jobs (an early job of a goroutine the pause walked
+  again is read all the same, the tracer drops it: a hash lookup per frame would cost
+  more than the few such frames), resolves each
+  expression's address (`vroots`), copies the values and what they point to, breadth
+  first, using the chase types in `vtypes` and `vrtypes` for interfaces' dynamic
+  types. One step copies one item or looks at one slot; each invocation does VSTEPS
+  steps and tail-calls itself. The items waiting per frame are a ring of QUEUE; one
+  that does not fit is reported (ITEM_DROPPED), never silently left out.
 
-Records (kinds 5-7) leave through the same ring buffer; records.py decodes them.
+The early walk's jobs are split between the pause's workers (vq_base, vq_len set by
+the tracer); the first worker's share is last, so that its own walk queues after it.
+
+Records (kinds 5-7) leave through the same ring buffer, batched; records.py decodes
+them. A worker whose value records fill its share of the ring buffer (rb_cap) stops
+before the next step; the tracer reads the ring buffer and triggers it again (see
+loader.make_room), so no record is lost however many values a pause reads.
 """
 
 from __future__ import annotations
@@ -30,8 +44,21 @@ REC_VALUE_BATCH = 8  # u32 kind, u32 length, then records of kinds 5-7, each 8-a
 VBATCH = 16384  # bytes of value records gathered before one ring-buffer write
 NO_SITE = 0xFFFFFFFF
 VSTEPS = 128
-VALUE_JOBS = 65536  # frames queued for values, split between the walking threads
+VALUE_JOBS = 65536  # frames queued for values at least (see jobs_for)
+MAX_VALUE_JOBS = 1 << 20  # at most: 40 MiB of kernel memory
 VALUE_HEADER = 32  # sizeof(struct vhdr)
+EARLY_JOB = 1 << 62  # in a job id: the frame was queued by the early walk
+ITEM_DROPPED = 2  # an item record's status: the frame's item queue was full
+
+
+def jobs_for(goroutines: int) -> int:
+    """Slots in vjobs: room for an early walk's spec'd frames (16 a goroutine: the
+    queue of the pause drains, that of the early walk cannot), a power of two."""
+    want = max(VALUE_JOBS, goroutines * 16)
+    n = VALUE_JOBS
+    while n < want and n < MAX_VALUE_JOBS:
+        n *= 2
+    return n
 
 
 @dataclass(frozen=True)
@@ -43,9 +70,10 @@ class ValueDims:
     sites: int
     types: int
     rtypes: int
+    jobs: int = VALUE_JOBS  # slots in vjobs
 
     @staticmethod
-    def of(plan: vp.CapturePlan) -> ValueDims | None:
+    def of(plan: vp.CapturePlan, goroutines: int = 0) -> ValueDims | None:
         if not plan.sites:
             return None
         return ValueDims(
@@ -54,6 +82,7 @@ class ValueDims:
             sites=len(plan.sites),
             types=len(plan.chase_types),
             rtypes=max(1, len(plan.rtypes)),
+            jobs=jobs_for(goroutines),
         )
 
 
@@ -62,7 +91,7 @@ def definitions(d: ValueDims, max_workers: int) -> str:
     return f"""
 #define V_LO {d.lo}ULL
 #define V_HI {d.hi}ULL
-#define VJOB_SHARE ({VALUE_JOBS} / {max_workers})
+#define VJOBS {d.jobs}
 #define VSTEPS {VSTEPS}
 #define ITEM_MAX {vp.ITEM_MAX}
 #define QUEUE {vp.QUEUE}
@@ -76,7 +105,7 @@ def definitions(d: ValueDims, max_workers: int) -> str:
 #define VBATCH {VBATCH}
 #define ITEM_UNREADABLE 1
 
-struct vjob {{ u64 goid; u64 pc; u64 cfa; u32 depth; u32 pad; }};
+struct vjob {{ u64 goid; u64 pc; u64 cfa; u32 depth; u32 early; u32 site; u32 nroots; }};
 struct vsite {{ u32 index; u32 nroots; }};
 struct vroot {{
     u32 unavailable; u32 npieces; u32 nops; u32 ctype;
@@ -95,6 +124,8 @@ struct vstate {{
     u32 qhead; u32 qtail;
     s64 budget;
     u32 in_item; u32 elem; u32 slot; u32 elems; u32 ctype; u32 n; u32 idepth; u32 worker;
+    u32 early; u32 jobs;          /* the job being read was queued early; jobs started */
+    u64 skipped;                  /* early jobs not read: this worker walked everything */
     u64 iaddr;
     struct vitem q[QUEUE];
     struct vhdr small;
@@ -107,15 +138,16 @@ struct vstate {{
     u8 batch[2 * VBATCH + 2 * ITEM_MAX + 128];   /* slack: the verifier's bounds are masks */
 }};
 
-BPF_ARRAY(vjobs, struct vjob, {VALUE_JOBS});
+BPF_ARRAY(vjobs, struct vjob, VJOBS);
 BPF_HASH(vsites, u64, struct vsite, {max(1, d.sites)});
 BPF_ARRAY(vroots, struct vroot, {max(1, d.sites) * vp.MAX_ROOTS});
 BPF_ARRAY(vtypes, struct vtype, {max(1, d.types)});
 BPF_HASH(vrtypes, u64, u32, {d.rtypes});
 BPF_ARRAY(vstates, struct vstate, {max_workers});
 
-static __always_inline void queue_value_job(struct cursor *c, u64 pc, u64 cfa) {{
-    if (c->vq_len >= VJOB_SHARE) {{
+/* In the pause the walk never gets here with a full queue (see drain_in_walk). */
+static __always_inline void queue_value_job(struct cursor *c, u64 pc, u64 cfa, struct vsite *s) {{
+    if (c->vq_len >= c->vq_cap) {{
         c->vq_lost++;
         return;
     }}
@@ -127,16 +159,35 @@ static __always_inline void queue_value_job(struct cursor *c, u64 pc, u64 cfa) {
     j->pc = pc;
     j->cfa = cfa;
     j->depth = c->depth - 1;
+    j->early = c->mode == WALK_EARLY;
+    j->site = s ? s->index : {NO_SITE};
+    j->nroots = s ? s->nroots : 0;
     c->vq_len++;
 }}
 """
 
 
 def queue_in_walk() -> str:
-    """C for step_frame, after the caller's pc `ret` and frame pointer `next_bp` are known."""
+    """C for step_frame, after the caller's pc `ret` and frame pointer `next_bp` are
+    known: a call site of a spec'd function, or the pc asyncPreempt interrupted (its
+    frame is recorded with "no location plan")."""
     return """
-    if (ret >= V_LO && ret < V_HI && next_bp != 0)
-        queue_value_job(c, ret, next_bp + 16);"""
+    if (ret >= V_LO && ret < V_HI && next_bp != 0) {
+        struct vsite *vs = vsites.lookup(&ret);
+        if (vs || size == 24)
+            queue_value_job(c, ret, next_bp + 16, vs);
+    }"""
+
+
+def drain_in_walk() -> str:
+    """C at the top of the walk's loop: in the pause, a full queue is read (the values
+    program hands back to the walk when it is empty) before the walk goes on."""
+    return """
+        if (c->vq_len >= c->vq_cap && c->mode != WALK_EARLY) {
+            chain.call(ctx, 2);
+            c->chains_ended++;
+            return 0;
+        }"""
 
 
 def program() -> str:
@@ -155,6 +206,7 @@ static __always_inline void vflush(struct cursor *c, struct vstate *v) {{
     void *b = v->batch;
     if (records.ringbuf_output(b, n, BPF_RB_NO_WAKEUP))
         c->lost++;
+    c->rb_used += n;
     v->boff = 8;
 }}
 
@@ -171,23 +223,33 @@ static __always_inline void vappend(struct cursor *c, struct vstate *v, void *sr
     v->boff = off + size;
 }}
 
+/* A header and one word (v->word), stored word by word: no helper call. */
 static __always_inline void vemit_small(struct cursor *c, struct vstate *v, u32 kind, u64 addr,
                                         u32 index, u32 status, u32 len) {{
-    v->small.kind = kind;
-    v->small.len = len;
-    v->small.job = v->job;
-    v->small.addr = addr;
-    v->small.index = index;
-    v->small.status = status;
-    vappend(c, v, &v->small, 8);
+    u32 size = sizeof(struct vhdr) + 8;
+    if (v->boff < 8)
+        v->boff = 8;
+    if (v->boff + size > VBATCH)
+        vflush(c, v);
+    u32 off = v->boff & (2 * VBATCH - 1);   /* 8-aligned: every record is */
+    u64 *dst = (u64 *)(v->batch + off);
+    dst[0] = kind | ((u64)len << 32);
+    dst[1] = v->job;
+    dst[2] = addr;
+    dst[3] = index | ((u64)status << 32);
+    dst[4] = v->word;
+    v->boff = off + size;
 }}
 
-static __always_inline void vpush(struct vstate *v, u64 addr, u32 ctype, u64 count, u32 depth) {{
+static __always_inline void vpush(struct cursor *c, struct vstate *v, u64 addr, u32 ctype, u64 count,
+                                  u32 depth) {{
     if (addr == 0 || count == 0 || depth > MAX_PTR_DEPTH)
         return;
     u32 t = v->qtail;
-    if (t >= QUEUE)
+    if (t - v->qhead >= QUEUE) {{   /* a ring: QUEUE items waiting at most */
+        vemit_small(c, v, {REC_VALUE_ITEM}, addr, 0, {ITEM_DROPPED}, 0);
         return;
+    }}
     struct vitem *it = &v->q[t & (QUEUE - 1)];
     it->addr = addr;
     it->ctype = ctype;
@@ -212,21 +274,26 @@ static __always_inline void vemit_item(struct cursor *c, struct vstate *v, u64 a
 
 static __always_inline void vstart_job(struct cursor *c, struct vstate *v) {{
     u32 qi = c->vq_base + v->jnext;
-    v->job = ((u64)v->worker << 32) | v->jnext;
     v->jnext++;
+    v->jobs++;
     struct vjob *j = vjobs.lookup(&qi);
     if (!j)
         return;
-    u64 pc = j->pc;
-    struct vsite *s = vsites.lookup(&pc);
-    v->word = pc;
-    vemit_small(c, v, {REC_VALUE_JOB}, j->goid, j->depth, s ? s->index : {NO_SITE}, 0);
-    if (!s)
+    v->early = j->early;
+    v->job = ((u64)v->worker << 32) | v->jobs | (j->early ? {EARLY_JOB}ULL : 0);
+    if (j->early && c->fell_back) {{   /* this worker walks everything again */
+        v->skipped++;
+        return;
+    }}
+    v->word = j->pc;
+    u32 site = j->site;
+    vemit_small(c, v, {REC_VALUE_JOB}, j->goid, j->depth, site, 0);
+    if (site == {NO_SITE})
         return;
     v->in_job = 1;
     v->root = 0;
-    v->nroots = s->nroots;
-    v->site = s->index;
+    v->nroots = j->nroots;
+    v->site = site;
     v->cfa = j->cfa;
     v->qhead = 0;
     v->qtail = 0;
@@ -306,7 +373,7 @@ static __always_inline void vresolve_root(struct cursor *c, struct vstate *v) {{
     }}
     vemit_small(c, v, {REC_VALUE_ROOT}, addr, index, status, 0);
     if (status == {vc.ROOT_OK})
-        vpush(v, addr, r->ctype, 1, 0);
+        vpush(c, v, addr, r->ctype, 1, 0);
 }}
 
 static __always_inline void vtake_item(struct cursor *c, struct vstate *v) {{
@@ -336,7 +403,7 @@ static __always_inline void vtake_item(struct cursor *c, struct vstate *v) {{
     vemit_item(c, v, it.addr, n);
     u64 elems = size <= ITEM_MAX ? n / size : 1;
     if (size <= ITEM_MAX && elems < it.count)
-        vpush(v, it.addr + elems * size, ct, it.count - elems, it.depth);
+        vpush(c, v, it.addr + elems * size, ct, it.count - elems, it.depth);
     if (t->nslots == 0)
         return;
     v->in_item = 1;
@@ -365,6 +432,8 @@ static __always_inline void vscan_slot(struct cursor *c, struct vstate *v) {{
     }}
     struct vslot s = t->s[v->slot & (MAX_SLOTS - 1)];
     v->slot++;
+    if (v->slot >= t->nslots && v->elem + 1 >= v->elems)
+        v->in_item = 0;   /* the last slot: the next step takes the next item */
     u64 base = (u64)v->elem * t->size;
     u64 o = base + s.off;
     u32 wide = s.kind == {k.SLOT_STRING} || s.kind == {k.SLOT_SLICE} || s.kind == {k.SLOT_EFACE} ||
@@ -374,10 +443,10 @@ static __always_inline void vscan_slot(struct cursor *c, struct vstate *v) {{
     u64 p = vword(v, o);
     u32 d = v->idepth + 1;
     if (s.kind == {k.SLOT_PTR}) {{
-        vpush(v, p, s.target, 1, d);
+        vpush(c, v, p, s.target, 1, d);
     }} else if (s.kind == {k.SLOT_STRING} || s.kind == {k.SLOT_SLICE}) {{
         u64 len = vword(v, o + 8);
-        vpush(v, p, s.target, len < s.cap ? len : s.cap, d);
+        vpush(c, v, p, s.target, len < s.cap ? len : s.cap, d);
     }} else if (s.kind == {k.SLOT_EFACE} || s.kind == {k.SLOT_IFACE}) {{
         u64 typ = p;
         if (s.kind == {k.SLOT_IFACE} && p) {{
@@ -393,7 +462,7 @@ static __always_inline void vscan_slot(struct cursor *c, struct vstate *v) {{
             u32 *tt = vrtypes.lookup(&typ);
             if (tt)
                 target = *tt;
-            vpush(v, vword(v, o + 8), target, 1, d);
+            vpush(c, v, vword(v, o + 8), target, 1, d);
         }}
     }} else if (s.kind == {k.SLOT_SWISS_DIR}) {{
         u64 ao = base + s.aux;
@@ -401,15 +470,15 @@ static __always_inline void vscan_slot(struct cursor *c, struct vstate *v) {{
             return;
         u64 dir_len = vword(v, ao);
         if (dir_len == 0)
-            vpush(v, p, s.target, 1, d);
+            vpush(c, v, p, s.target, 1, d);
         else
-            vpush(v, p, s.target2, dir_len < s.cap ? dir_len : s.cap, d);
+            vpush(c, v, p, s.target2, dir_len < s.cap ? dir_len : s.cap, d);
     }} else if (s.kind == {k.SLOT_GROUPS}) {{
         u64 ao = base + s.aux;
         if (ao + 8 > v->n)
             return;
         u64 groups = vword(v, ao) + 1;
-        vpush(v, p, s.target, groups < s.cap ? groups : s.cap, d);
+        vpush(c, v, p, s.target, groups < s.cap ? groups : s.cap, d);
     }} else if (s.kind == {k.SLOT_BUCKETS}) {{
         u64 ao = base + s.aux;
         if (ao >= v->n)
@@ -418,7 +487,7 @@ static __always_inline void vscan_slot(struct cursor *c, struct vstate *v) {{
         if (b > 16)
             b = 16;
         u64 buckets = 1ULL << b;
-        vpush(v, p, s.target, buckets < s.cap ? buckets : s.cap, d);
+        vpush(c, v, p, s.target, buckets < s.cap ? buckets : s.cap, d);
     }}
 }}
 
@@ -433,17 +502,35 @@ int values(struct pt_regs *ctx) {{
     if (!c || !v || !c->armed || c->done)
         return 0;
     c->invocations++;
+    if (c->mode == WALK_EARLY) {{   /* values are read in the pause only */
+        c->done = 1;
+        c->t_done = bpf_ktime_get_ns();
+        return 0;
+    }}
     for (int i = 0; i < VSTEPS; i++) {{
+        if (c->rb_used + VBATCH > c->rb_cap) {{
+            /* the ring buffer's share is full: the tracer reads it and triggers again */
+            c->rb_wait = 1;
+            c->rb_waits++;
+            return 0;
+        }}
         if (v->in_item) {{
             vscan_slot(c, v);
         }} else if (v->qhead < v->qtail) {{
             vtake_item(c, v);
         }} else if (v->in_job && v->root < v->nroots) {{
             vresolve_root(c, v);
-        }} else if (v->in_job) {{
-            v->in_job = 0;
         }} else if (v->jnext < c->vq_len) {{
+            v->in_job = 0;
             vstart_job(c, v);
+        }} else if (!c->walked) {{
+            /* drained in the middle of the walk (drain_in_walk): back to it */
+            v->jnext = 0;
+            c->vq_len = 0;
+            c->vq_drains++;
+            chain.call(ctx, 0);
+            c->chains_ended++;
+            return 0;
         }} else {{
             vflush(c, v);
             c->done = 1;

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..rawdata import RawGoroutine
+from ..values.chase import FrameMemory
 from . import linux
 from .signal_targets import SignalTargets
 
@@ -39,6 +40,7 @@ EARLY_WALK_S = 3.0  # the longest the early walk may take; then the pause walks 
 class EarlyWalk:
     covered: int  # allgs entries the walk read
     records: list[bytes]  # the probe's, decoded after the pause (see decode)
+    value_jobs: int = 0  # spec'd frames queued, whose values the pause reads
     goroutines: list[RawGoroutine] = field(default_factory=list)
     labels_cut: set[int] = field(default_factory=set)  # goids with more labels than read
 
@@ -95,10 +97,13 @@ def walk_early(pid: int, probe: StackProbe, targets: SignalTargets) -> EarlyWalk
     finally:
         courier.close()
     records = probe.drain()
-    if covered is None or probe.poll()[0].lost:
+    stats = probe.poll()[0]
+    # Lost records, or spec'd frames that did not fit the value queue (the early walk
+    # cannot empty it: values are read in the pause): the pause walks everything.
+    if covered is None or stats.lost or stats.vq_lost:
         probe.stop_tracking()
         return None
-    return EarlyWalk(covered, records)
+    return EarlyWalk(covered, records, value_jobs=int(stats.vq_len))
 
 
 DELIVERY_WAIT_S = 0.05  # a thread that has not stopped in our signal's delivery by then blocks it
@@ -208,3 +213,12 @@ def merge(
     """The early records of goroutines the pause did not read again, then the pause's."""
     covered = marked | {g.g for g in changed}
     return [g for g in early if g.g not in covered] + changed
+
+
+def merge_values(frames: list[FrameMemory], early_kept: set[int]) -> list[FrameMemory]:
+    """The value frames that go with the merged goroutines: those the pause queued,
+    and those the early walk queued for a goroutine whose early record stands
+    (`early_kept`, goids): the probe reads the early frames of the goroutines the
+    pause walked again too (their stacks may have changed: those values are not
+    kept). Every frame's values were read in the pause either way."""
+    return [f for f in frames if not f.early or f.goid in early_kept]

@@ -25,7 +25,8 @@ from ..errors import ProcessError, SideEyeError
 from ..model import FrameCapture, ProcessSnapshot, Snapshot
 from ..procs import process_alive
 from ..rawdata import SOURCE_THREAD, RawGoroutine, RawProcess, StackHead, ThreadRegs
-from ..values.plan import CapturePlan, compile_plan
+from ..values.plan import CapturePlan
+from ..values.plan_cache import compile_plan_cached
 from . import early_walk, linux, pause
 from .decode import Decoder
 from .priority import foreground
@@ -105,6 +106,7 @@ def _capture_ptrace_paused(
     raw.pause_ns = paused.pause_ns
     goroutines, heads = walker.unwind(copied)  # from the copies: nothing read now
     raw.goroutines = _mend(binary, goroutines, heads)
+    _note_queue_full(raw)
     return raw
 
 
@@ -122,11 +124,13 @@ def _walk_paused_ebpf(
     targets: SignalTargets,
     expected: int,
     changed_only: bool,
+    early_jobs: int = 0,
 ) -> tuple[RawProcess, int]:
     # Large processes are walked by several threads at once, one per CPU; after an
-    # early walk, one thread reads what changed since.
-    workers = 1 if changed_only else probe.workers_for(expected)
-    probe.prepare(pid, workers, changed_only)
+    # early walk, one thread reads what changed since, and the values of the frames
+    # the early walk found are read by as many as they need.
+    workers = probe.value_workers(early_jobs) if changed_only else probe.workers_for(expected)
+    probe.prepare(pid, workers, changed_only, early_jobs)
     probe.warm_up()
     paused = pause.pause(
         pid, registers=False, walkers=workers, trigger=linux.SIGURG, targets=targets
@@ -147,8 +151,15 @@ def _walk_paused_ebpf(
 
         raw.now_ns = time.monotonic_ns()
         deadline = time.monotonic() + WALK_BUDGET_S
+        room_made = 0  # triggers after reading the ring buffer (see make_room): not a runaway
         with pause.pinned(walkers.tracer_cpu):
-            while not probe.done() and triggers < MAX_TRIGGERS and time.monotonic() < deadline:
+            while (
+                not probe.done()
+                and triggers < MAX_TRIGGERS + room_made
+                and time.monotonic() < deadline
+            ):
+                if triggers and probe.make_room():
+                    room_made += 1
                 triggers += 1
                 pause.run_signal_handlers(
                     paused,
@@ -194,8 +205,8 @@ def _capture_ebpf(
     bearing = foreground()
     try:
         # Values are read in the pause only (the heap changes without their goroutine
-        # running), so a spec with values walks everything there.
-        if early and (plan is None or not plan.sites):
+        # running): the early walk queues the frames, the pause reads their values.
+        if early:
             walked_early = early_walk.walk_early(pid, probe, targets)
         if walked_early is not None and after_early_walk is not None:
             after_early_walk()
@@ -206,6 +217,7 @@ def _capture_ebpf(
                 targets,
                 expected,
                 walked_early is not None,
+                walked_early.value_jobs if walked_early is not None else 0,
             )
         if walked_early is not None:
             probe.stop_tracking()
@@ -216,11 +228,15 @@ def _capture_ebpf(
         for rec in probe.drain():
             decoder.feed(rec)
         goroutines = decoder.goroutines()
+        value_frames = list(decoder.value_frames.values())
+        early_kept: set[int] = set()
         if walked_early is not None and stats and not stats[0].fell_back:
             walked_early.decode()
+            changed = goroutines
             goroutines = early_walk.merge(
                 walked_early.goroutines, goroutines, probe.marked(int(stats[0].nmarked))
             )
+            early_kept = {g.goid for g in goroutines} - {g.goid for g in changed}
             decoder.labels_cut |= walked_early.labels_cut
             raw.walk = "early"
         elif walked_early is not None:
@@ -243,10 +259,11 @@ def _capture_ebpf(
             f"({stack_probe.MAX_LABELS})"
         )
     raw.goroutines = _mend(binary, goroutines, decoder.heads)
-    raw.values = list(decoder.value_frames.values())
+    raw.values = early_walk.merge_values(value_frames, early_kept)
     vq_lost = sum(c.vq_lost for c in stats)
     if vq_lost:
         raw.notes.append(f"{vq_lost} frames of spec'd functions were not captured (queue full)")
+    _note_queue_full(raw)
     return raw
 
 
@@ -260,6 +277,17 @@ def _values(
     except Exception as e:  # noqa: BLE001 - keep the capture that happened
         raw.notes.append(f"the values were not decoded: {type(e).__name__}: {e}")
         return ()
+
+
+def _note_queue_full(raw: RawProcess) -> None:
+    """A frame with more pointers to follow than its item queue holds at once keeps
+    what it copied; the values left out say "item queue full". Said once here too."""
+    full = sum(1 for f in raw.values if f.queue_full)
+    if full:
+        raw.notes.append(
+            f"{full} frames of spec'd functions had more to copy than their item queue "
+            "holds (values cut: item queue full)"
+        )
 
 
 def capture_process(
@@ -308,7 +336,7 @@ def _capture_process(
         binary = GoBinary.open(f"/proc/{pid}/exe")
         _ = binary.layout
         if captures:
-            plan = compile_plan(binary, captures)  # before the pause: it reads DWARF
+            plan = compile_plan_cached(binary, captures)  # before the pause: it reads DWARF
         if backend == "ptrace":
             raw = _capture_ptrace(pid, binary, plan)
         elif backend == "ebpf":

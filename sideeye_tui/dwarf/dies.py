@@ -17,6 +17,8 @@ from typing import Any
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
+ABBREV_MAX = 0x30  # Go's linker uses about 50 abbreviation codes (cmd/internal/dwarf)
+
 
 def die_name(die: DIE) -> str | None:
     attr = die.attributes.get("DW_AT_name")
@@ -74,6 +76,56 @@ class DieIndex:
             if die.tag in tags and die_name(die) == name:
                 return die
         return None
+
+    def named_in(
+        self, prefix: str, units: list[tuple[int, int]], accept: Any, lead: bytes = b""
+    ) -> list[DIE]:
+        """DIEs in these units ([start, end) offsets of .debug_info) whose name starts
+        with prefix, or with prefix after any run of the `lead` bytes (b"*[]" finds
+        "*pkg.T" and "[]pkg.T" too), and that `accept` takes. A hit outside the units
+        costs no parse."""
+        out: list[DIE] = []
+        seen: set[int] = set()
+        needle = prefix.encode()
+        info = self._info
+        pos = info.find(needle)
+        while pos >= 0:
+            start = pos
+            while start > 0 and info[start - 1] in lead:
+                start -= 1
+            if start >= 2 and any(lo <= start < hi for lo, hi in units):
+                # An abbreviation code before the name: Go's are below 0x30, one byte
+                # (a byte of text there is another name's middle: no parse).
+                code1, code0 = info[start - 1], info[start - 2]
+                backs = [1] if 0 < code1 < ABBREV_MAX else []
+                if code0 >= 0x80 and code1 < 0x80:
+                    backs.append(2)
+                name = info[start : info.find(b"\x00", start)]
+                for back in backs:
+                    die = self._peek(start - back)
+                    if (
+                        die is not None
+                        and die.offset not in seen
+                        and (die_name(die) or "").encode() == name
+                        and accept(die)
+                    ):
+                        seen.add(die.offset)
+                        out.append(die)
+                        break
+            pos = info.find(needle, pos + 1)
+        return out
+
+    def _peek(self, offset: int) -> DIE | None:
+        """The DIE that would start at offset, parsed outside pyelftools' cache of its
+        unit: a wrong guess left in that cache breaks later walks of the unit."""
+        sec = self.dwarf.debug_info_sec
+        if sec is None:
+            return None
+        try:
+            cu = self.dwarf.get_CU_containing(offset)
+            return DIE(cu=cu, stream=sec.stream, offset=offset)
+        except Exception:  # a wrong guess can fail in many ways inside pyelftools
+            return None
 
     def find_prefix(self, prefix: str, tag: str) -> list[DIE]:
         """All DIEs with this tag whose name starts with prefix."""

@@ -27,6 +27,7 @@ work list, so recursive types and long chains cost no Python recursion.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarfinfo import DWARFInfo
 
+from ..errors import BinaryError
 from .dies import DieIndex, die_name
 from .gotypes import Field, GoType, Kind, MapImpl, TypeTable
 
@@ -100,6 +102,46 @@ def _attrs(die: DIE) -> dict[Any, Any]:
 def _attr(die: DIE, key: int | str) -> Any:
     a = _attrs(die).get(key)
     return None if a is None else a.value
+
+
+# Package paths in a DWARF type name; the runtime's names carry the package name only,
+# and a type local to a function has no "·N" there.
+_PATHS = re.compile(r"[A-Za-z0-9_.~%-]*/")
+_LOCAL = re.compile(r"·\d+")
+_LEAD = re.compile(r"^(?:\*|\[\d*\])+")  # *T, []T, [4]T: T
+# Composite types without a package (map[int]string, struct {}), found by these starts too.
+COMPOSITES = ("map[", "struct {")
+# internal/abi.Type (Go 1.21 on; runtime._type before, same layout since 1.17): the
+# TFlag byte and the Str name offset.
+_TYPE_TFLAG = 20
+_TYPE_STR = 40
+_TFLAG_EXTRA_STAR = 2
+
+
+def runtime_type_name(
+    read: Callable[[int, int], bytes], addr: int, types_base: int | None
+) -> str | None:
+    """The name the runtime gives the type at addr (a leading "*" it stores but does
+    not mean, TFlagExtraStar, removed); None if it cannot be read."""
+    if types_base is None:
+        return None
+    try:
+        head = read(addr, _TYPE_STR + 4)
+        tflag = head[_TYPE_TFLAG]
+        at = types_base + int.from_bytes(head[_TYPE_STR : _TYPE_STR + 4], "little", signed=True)
+        data = read(at, 12)  # a flag byte, then the length as a varint
+        n, shift, i = 0, 0, 1
+        while i < len(data):
+            b = data[i]
+            n |= (b & 0x7F) << shift
+            i += 1
+            if b < 0x80:
+                break
+            shift += 7
+        name = read(at + i, n).decode("utf-8", "replace")
+    except (IndexError, ValueError, OSError, BinaryError):
+        return None
+    return name[1:] if tflag & _TFLAG_EXTRA_STAR and name.startswith("*") else name
 
 
 def _go_kind(die: DIE) -> int:
@@ -195,6 +237,58 @@ class TypeReader:
         if not self._all_indexed:
             self._index_units(lambda name: name in packages)
             self._all_indexed = True
+
+    def named_types_like(
+        self,
+        prefixes: tuple[str, ...],
+        names: tuple[str, ...],
+        limit: int,
+        read: Callable[[int, int], bytes],
+    ) -> list[tuple[str, int]]:
+        """(name, DIE offset) of the types with a runtime type, in the "runtime" units,
+        whose name less its leading `*`, `[]`, `[N]` starts with one of `prefixes` or is
+        one of `names`; at most `limit`. Found by searching .debug_info's bytes for
+        the names (inline strings in Go's DWARF, see dies.py): only the DIEs of those
+        types are parsed, not the ~100,000 of the units (named_types). A name found
+        in the middle of another ("bool" in "func() bool", whose abbreviation code
+        may read as a space) parses as a DIE of that other type: its runtime type,
+        read from the binary's image with `read`, has the other's name, so it is
+        left out."""
+        if self.types_base is None:
+            return []
+        if self._dies is None:
+            self._dies = DieIndex(self.dwarf)
+        units = self._runtime_units()
+        out: list[tuple[str, int]] = []
+        seen: set[int] = set()
+
+        def accept(die: DIE) -> bool:
+            name = die_name(die) or ""
+            base = _LEAD.sub("", name)
+            raw = _attr(die, AT_GO_RUNTIME_TYPE)
+            composite = base.startswith(COMPOSITES) and "." not in base
+            if not raw or not (base.startswith(prefixes) or base in names or composite):
+                return False
+            rname = runtime_type_name(read, self._runtime_address(int(raw)), self.types_base)
+            return rname == _LOCAL.sub("", _PATHS.sub("", name))
+
+        for word in (*prefixes, *(n + "\x00" for n in names), *COMPOSITES):
+            for die in self._dies.named_in(word, units, accept, lead=b"*[]0123456789"):
+                if die.offset not in seen:
+                    seen.add(die.offset)
+                    out.append((die_name(die) or "", die.offset))
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    def _runtime_units(self) -> list[tuple[int, int]]:
+        """[start, end) in .debug_info of the units named "runtime" (the linker's
+        types are there)."""
+        out = []
+        for cu in self.dwarf.iter_CUs():
+            if die_name(cu.get_top_DIE()) == "runtime":
+                out.append((cu.cu_offset, cu.cu_offset + cu.size))
+        return out
 
     # -- internals ------------------------------------------------------------------
 

@@ -275,7 +275,7 @@ class EventValuesCompiler:
                 packages = {_package(f.name) for f in self.out.plan.functions}
                 reader.index_packages(packages)
             self.out.plan.chase_types = self._table.out
-            _add_rtypes(self.out.plan, self._table)
+            _add_rtypes(self.out.plan, self._table, self.binary.read_static)
         else:
             self.out.plan.chase_types = [ChaseType(1, name="bytes"), ChaseType(64, name="raw")]
         return self.out

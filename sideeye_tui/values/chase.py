@@ -4,10 +4,10 @@ This is the reference implementation of the chase: the ptrace backend runs it on
 paused process, and bpf/value_probe.py generates C that does the same steps in the
 same order, so both backends copy the same bytes (a test compares them).
 
-For one frame: resolve each expression's root address (the frame's CFA plus a stack
-offset, then the path operations), queue the value, then take items off the queue:
-copy the item's bytes, and for each slot of each element copied queue what the slot
-refers to. The result is a FrameMemory: the root addresses and a sparse image of
+For one frame, expression after expression: resolve its root address (the frame's CFA
+plus a stack offset, then the path operations), queue the value, then take items off
+the queue until it is empty: copy the item's bytes, and for each slot of each element
+copied queue what the slot refers to. At most QUEUE items wait at once. The result is a FrameMemory: the root addresses and a sparse image of
 memory (item address -> bytes) that decode.py reads values from.
 """
 
@@ -60,8 +60,10 @@ class FrameMemory:
     roots: list[tuple[int, int]] = field(default_factory=list)  # (status, address) per expression
     image: dict[int, bytes] = field(default_factory=dict)
     unreadable: set[int] = field(default_factory=set)
+    dropped: set[int] = field(default_factory=set)  # items the full queue turned away
     budget_left: int = FRAME_BUDGET
-    queue_full: bool = False
+    queue_full: bool = False  # an item did not fit the queue (see decode: "item queue full")
+    early: bool = False  # queued by the early walk (eBPF), its values read in the pause
 
 
 def slot_width(kind: int) -> int:
@@ -115,15 +117,42 @@ def chase_frame(
 ) -> FrameMemory:
     mem = FrameMemory(goid=goid, depth=depth, pc=site.pc)
     queue: list[tuple[int, int, int, int]] = []  # (address, chase type, count, pointer depth)
+    head = 0  # items before it were taken
 
     def push(addr: int, ctype: int, count: int, ptr_depth: int) -> None:
         if addr == 0 or count <= 0 or ptr_depth > MAX_PTR_DEPTH:
             return
-        if len(queue) >= QUEUE:
+        if len(queue) - head >= QUEUE:  # a ring in the probe: QUEUE items waiting at most
             mem.queue_full = True
+            mem.dropped.add(addr)
             return
         queue.append((addr, ctype, count, ptr_depth))
 
+    def drain() -> None:
+        nonlocal head
+        while head < len(queue):
+            addr, ctype, count, ptr_depth = queue[head]
+            head += 1
+            size = plan.chase_types[ctype].size
+            n = min(size * count, ITEM_MAX, mem.budget_left)
+            if size <= ITEM_MAX:
+                n -= n % size
+            if n <= 0:
+                continue
+            copied = read(addr, n)
+            if copied is None:
+                mem.unreadable.add(addr)
+                continue
+            mem.budget_left -= n
+            if len(copied) > len(mem.image.get(addr, b"")):
+                mem.image[addr] = copied
+            elems = max(1, n // size)
+            if size <= ITEM_MAX and elems < count:
+                push(addr + elems * size, ctype, count - elems, ptr_depth)
+            _scan(plan, ctype, copied, elems, ptr_depth, read, push, mem)
+
+    # One expression after the other, each chased to its end before the next is
+    # resolved: the probe's order (it takes a queued item before the next root).
     for i in range(len(site.roots)):
         status, addr = resolve_root(site, i, cfa, read, mem)
         mem.roots.append((status, addr))
@@ -135,28 +164,7 @@ def chase_frame(
             _scan(plan, root.chase_type, data, 1, 0, read, push, mem)
         else:
             push(addr, root.chase_type, 1, 0)
-
-    head = 0
-    while head < len(queue):
-        addr, ctype, count, ptr_depth = queue[head]
-        head += 1
-        size = plan.chase_types[ctype].size
-        n = min(size * count, ITEM_MAX, mem.budget_left)
-        if size <= ITEM_MAX:
-            n -= n % size
-        if n <= 0:
-            continue
-        copied = read(addr, n)
-        if copied is None:
-            mem.unreadable.add(addr)
-            continue
-        mem.budget_left -= n
-        if len(copied) > len(mem.image.get(addr, b"")):
-            mem.image[addr] = copied
-        elems = max(1, n // size)
-        if size <= ITEM_MAX and elems < count:
-            push(addr + elems * size, ctype, count - elems, ptr_depth)
-        _scan(plan, ctype, copied, elems, ptr_depth, read, push, mem)
+        drain()
     return mem
 
 

@@ -152,6 +152,8 @@ class _Memory:
             return cut("depth limit")
         if addr in self.mem.unreadable:
             return cut(f"unreadable memory at {addr:#x}")
+        if addr in self.mem.dropped:
+            return cut("item queue full")
         return cut("frame budget")
 
 
@@ -165,16 +167,29 @@ class ValueDecoder:
         self.types: TypeTable = plan.types
         self.symbolize = symbolize
         self.read_static = read_static
-        self._hchan: GoType | None = None
-        if plan.reader is not None:
-            hchan = plan.reader.type_by_name("runtime.hchan")
+        self._hchan_known = False
+        self._hchan_type: GoType | None = None
+
+    @property
+    def _hchan(self) -> GoType | None:
+        """runtime.hchan: from the plan's types (a plan with a channel has it), else
+        from DWARF; looked up at the first channel."""
+        if not self._hchan_known:
+            self._hchan_known = True
+            self._hchan_type = next(
+                (t for t in self.types.types.values() if t.name == "runtime.hchan"), None
+            )
+            reader = self.plan.type_reader() if self._hchan_type is None else None
+            hchan = reader.type_by_name("runtime.hchan") if reader is not None else None
             if hchan is not None:
-                self._hchan = self.types[hchan]
+                self._hchan_type = self.types[hchan]
+        return self._hchan_type
 
     def t(self, type_id: int) -> GoType:
         t = self.types.types.get(type_id)
-        if t is None and self.plan.reader is not None:
-            t = self.types[self.plan.reader.read(type_id)]
+        reader = self.plan.type_reader() if t is None else None
+        if t is None and reader is not None:
+            t = self.types[reader.read(type_id)]
         if t is None:
             raise KeyError(type_id)
         return t
@@ -382,8 +397,10 @@ class ValueDecoder:
             if word is None:
                 return {"$type": None, "$value": cut("itab not copied")}
             typ = self._word(word, 0)
-        reader = self.plan.reader
-        type_id = reader.lookup_runtime_type(typ) if reader is not None else None
+        type_id = self.types.by_runtime_type.get(typ)
+        reader = self.plan.type_reader() if type_id is None else None
+        if reader is not None:
+            type_id = reader.lookup_runtime_type(typ)
         if type_id is None:
             return {"$type": f"type at {typ:#x}", "$value": cut("dynamic type not in DWARF")}
         dyn = self.t(type_id)

@@ -143,6 +143,17 @@ class CapturePlan:
     types: TypeTable | None = None
     reader: TypeReader | None = None
     errors: list[str] = field(default_factory=list)
+    # A plan from the cache (plan_cache.py) has no reader: this makes one on first use.
+    reader_factory: Callable[[], TypeReader] | None = None
+
+    def type_reader(self) -> TypeReader | None:
+        """The reader of the binary's types, sharing this plan's table."""
+        if self.reader is None and self.reader_factory is not None:
+            self.reader = self.reader_factory()
+            self.reader_factory = None
+            if self.types is not None:
+                self.reader.table = self.types
+        return self.reader
 
     def function_at(self, pc: int) -> FunctionPlan | None:
         for f in self.functions:
@@ -521,7 +532,7 @@ def compile_plan(binary: GoBinary, captures: Mapping[str, Sequence[str]]) -> Cap
             _compile_function(plan, state, binary, fname, symbol, lo, hi, texts)
     if state:
         plan.chase_types = state[0].out
-        _add_rtypes(plan, state[0])
+        _add_rtypes(plan, state[0], binary.read_static)
     else:
         plan.chase_types = [ChaseType(1, name="bytes"), ChaseType(RAW_SIZE, name="raw")]
     return plan
@@ -629,14 +640,15 @@ def _path_for(
     return compile_path(table, expr, var.type)
 
 
-def _add_rtypes(plan: CapturePlan, table: _ChaseTable) -> None:
+def _add_rtypes(plan: CapturePlan, table: _ChaseTable, read: Callable[[int, int], bytes]) -> None:
     """Interfaces' dynamic types the probe can follow: every type the plan reached,
     pointers to them, and the types named in the spec'd functions' packages."""
     reader = table.reader
     if reader is None:
         return
     wanted: set[int] = set(table.by_id)
-    wanted.update(_dynamic_candidates(reader, {_package(f.name) for f in plan.functions}))
+    packages = {_package(f.name) for f in plan.functions}
+    wanted.update(_dynamic_candidates(reader, packages, read))
     for type_id in sorted(wanted):
         if type_id < 0:
             continue
@@ -648,20 +660,43 @@ def _add_rtypes(plan: CapturePlan, table: _ChaseTable) -> None:
 
 DYNAMIC_TYPES_MAX = 4096
 _ALWAYS = ("errors.", "fmt.", "time.", "strconv.", "context.", "net.", "os.", "io.", "sync.")
+# Types without a package an interface often holds (also as *T and []T).
+_PREDECLARED = (
+    "bool",
+    "string",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uintptr",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+    "error",
+    "interface {}",
+    "map[string]string",
+    "map[string]int",
+    "map[string]interface {}",
+)
 
 
-def _dynamic_candidates(reader: TypeReader, packages: set[str]) -> list[int]:
+def _dynamic_candidates(
+    reader: TypeReader, packages: set[str], read: Callable[[int, int], bytes]
+) -> list[int]:
     """Types an interface in a spec'd function may plausibly hold: those of the
-    functions' packages, of a few standard packages, and the predeclared ones."""
-    prefixes = tuple(p + "." for p in packages) + _ALWAYS
-    out: list[int] = []
-    for name, type_id in reader.named_types():
-        base = name.lstrip("*[]")
-        if "." not in base or base.startswith(prefixes):
-            out.append(type_id)
-            if len(out) >= DYNAMIC_TYPES_MAX:
-                break
-    return out
+    functions' packages, of a few standard packages, and the predeclared ones. Found
+    by their names (TypeReader.named_types_like), so a spec costs what its packages
+    hold, not a parse of every type of the binary."""
+    prefixes = tuple(sorted(p + "." for p in packages)) + _ALWAYS
+    found = reader.named_types_like(prefixes, _PREDECLARED, DYNAMIC_TYPES_MAX, read)
+    return [type_id for _, type_id in found]
 
 
 def _dynamic_target(table: _ChaseTable, t: GoType) -> int:

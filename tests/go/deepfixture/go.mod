@@ -1,0 +1,3 @@
+module example.com/deepfixture
+
+go 1.22
