@@ -5,6 +5,7 @@ from the pclntab; values need DWARF)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from .support import (
+    CLI,
     code_of,
     connect,
     fixture_binary,
@@ -193,3 +195,35 @@ def test_stripped_binary(tmp_path: Path) -> None:
         else:
             assert "DWARF" in stderr, stderr
     assert json.dumps(truth)  # the fixture ran its round whole
+
+
+def test_events_join_a_snapshot(tmp_path: Path) -> None:
+    """An event's (pid, goid) is a goroutine of a snapshot of the same process in the
+    same file: the -tick goroutine, traced in main.tick, then snapshotted."""
+    truth_path = tmp_path / "truth.json"
+    code = code_of(fixture_binary("local"))
+    db = tmp_path / "t.duckdb"
+    with start_eventfixture("local", truth_path, "-tick", "1ms") as fx:
+        with tracing([fx.pid], db, "--probe", "main.tick", "--json") as tr:
+            wait_probes_in(fx.pid, code, ["main.tick"], tr.proc)
+            tr.wait_json("probe")
+            tr.wait_json("probe", timeout=30, after=time.time() + 1.0)
+            assert tr.stop() == 0, tr.stderr_lines()
+        snap = subprocess.run(
+            [str(CLI), "snapshot", str(fx.pid), "-o", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert snap.returncode == 0, snap.stderr
+    with connect(db) as con:
+        goids = con.execute("SELECT DISTINCT pid, goid FROM events").fetchall()
+        assert len(goids) == 1, goids
+        joined = rows(
+            con,
+            "SELECT g.goid, list(f.function ORDER BY f.depth) AS functions "
+            "FROM events e JOIN goroutines g USING (pid, goid) "
+            "JOIN frames f USING (snapshot_id, pid, goid) GROUP BY g.goid",
+        )
+    assert [r["goid"] for r in joined] == [goids[0][1]]
+    assert any(fn.startswith("main.main.func") for fn in joined[0]["functions"]), joined
