@@ -12,10 +12,13 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import SideEyeError
 from .model import ProbeInfo, ProbeSecond
+
+if TYPE_CHECKING:
+    from .events.session import TraceSummary
 
 
 class _Display(Protocol):
@@ -78,13 +81,66 @@ def _summary(
     )
 
 
-def run_trace(args: argparse.Namespace) -> int:
-    from .cli import parse_duration
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _traced(
+    args: argparse.Namespace,
+    pids: list[int],
+    locations: list[str],
+    spec_paths: list[str],
+    captures: Captures,
+    conditions: Conditions,
+    duration: float | None,
+    stop: threading.Event,
+) -> tuple[TraceSummary, int, list[ProbeInfo]]:
+    """Places the probes, runs the session into the store and the display, ends it."""
     from .events.display import JsonLines, LiveTable
     from .events.session import TraceSession
+    from .store.events import EventWriter
+
+    links = {"auto": None, "link": True, "perf": False}[getattr(args, "uprobes", "auto")]
+    session = TraceSession(
+        pids,
+        locations,
+        max_events_per_s=args.max_events_per_s,
+        links=links,
+        captures=captures,
+        conditions=conditions,
+    )
+    display: _Display | None = None
+    writer: EventWriter | None = None
+    try:
+        for w in session.warnings:
+            _warn(w)
+        probes = [p.info for p in session.probes]
+        writer = EventWriter(args.output)
+        trace_id = writer.begin_trace(probes, spec_paths, args.max_events_per_s)
+        display = (
+            JsonLines(sys.stdout, trace_id, probes) if args.json else LiveTable(sys.stdout, probes)
+        )
+        summary = session.run(writer.write, display.second, stop, duration)
+        writer.end_trace(summary.reason)
+        display.end(
+            summary.reason,
+            summary.events_kept,
+            summary.events_dropped,
+            summary.in_flight,
+            summary.evicted,
+        )
+    finally:
+        session.close()
+        if display is not None:
+            display.close()
+        if writer is not None:
+            writer.close()
+    return summary, trace_id, probes
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from .cli import parse_duration
     from .events.targets import lock_targets
     from .procs import check_target
-    from .store.events import EventWriter
 
     if os.geteuid() != 0:
         raise SideEyeError("trace needs root (uprobes and eBPF)")
@@ -99,54 +155,22 @@ def run_trace(args: argparse.Namespace) -> int:
     if not locations:
         raise SideEyeError("nothing to trace: give --probe LOC, or a --spec with [probes]")
 
-    with lock_targets(pids):
-        links = {"auto": None, "link": True, "perf": False}[getattr(args, "uprobes", "auto")]
-        session = TraceSession(
-            pids,
-            locations,
-            max_events_per_s=args.max_events_per_s,
-            links=links,
-            captures=captures,
-            conditions=conditions,
-        )
-        display: _Display | None = None
-        writer: EventWriter | None = None
-        stop = threading.Event()
-        old_handlers = {}
+    # From here a SIGINT or SIGTERM ends the trace cleanly, even one that comes while
+    # the probes are being placed: the session then stops as soon as it runs.
+    stop = threading.Event()
 
-        def on_signal(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
 
-        try:
-            for w in session.warnings:
-                _warn(w)
-            probes = [p.info for p in session.probes]
-            writer = EventWriter(args.output)
-            trace_id = writer.begin_trace(probes, spec_paths, args.max_events_per_s)
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                old_handlers[signum] = signal.signal(signum, on_signal)
-            display = (
-                JsonLines(sys.stdout, trace_id, probes)
-                if args.json
-                else LiveTable(sys.stdout, probes)
+    old_handlers = {signum: signal.signal(signum, on_signal) for signum in _STOP_SIGNALS}
+    try:
+        with lock_targets(pids):
+            summary, trace_id, probes = _traced(
+                args, pids, locations, spec_paths, captures, conditions, duration, stop
             )
-            summary = session.run(writer.write, display.second, stop, duration)
-            writer.end_trace(summary.reason)
-            display.end(
-                summary.reason,
-                summary.events_kept,
-                summary.events_dropped,
-                summary.in_flight,
-                summary.evicted,
-            )
-        finally:
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
-            session.close()
-            if display is not None:
-                display.close()
-            if writer is not None:
-                writer.close()
+    finally:
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)
     line = _summary(
         trace_id, probes, pids, summary.events_kept, summary.events_dropped, summary.reason
     )
