@@ -489,11 +489,10 @@ class TraceSession:
             target = next(t for t in self.targets if t.pid == pid)
             pcs = struct.unpack(f"<{len(raw) // 8}Q", raw)
             unbiased = tuple(pc - target.bias for pc in pcs)
-            frames = self._decoders[pid].frames(unbiased)
+            # The innermost pc is where the probe fired: exact, not a return address.
+            frames = self._decoders[pid].frames(unbiased, first_exact=True)
             if target.bias:
-                frames = tuple(
-                    Frame(f.function, f.file, f.line, f.pc + target.bias, f.inlined) for f in frames
-                )
+                frames = tuple(dataclasses.replace(f, pc=f.pc + target.bias) for f in frames)
             self._new_stacks.append((index, frames))
         return index
 
