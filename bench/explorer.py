@@ -114,7 +114,7 @@ async def measure(path: str) -> dict[str, object]:
     from sideeye_tui.explorer.app import BrowserScreen, ExplorerApp, Options
     from sideeye_tui.explorer.detail import DetailScreen
     from sideeye_tui.explorer.goroutines import BucketList, GoroutinesPane
-    from sideeye_tui.explorer.queries import DETAILS_REMEMBERED, PAGES_REMEMBERED, Memo
+    from sideeye_tui.query.snapshot import DETAILS_REMEMBERED, PAGES_REMEMBERED, Memo
 
     frames = Frames()
     opened = 0  # details opened: the answer a frames table shows

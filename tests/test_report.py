@@ -14,7 +14,8 @@ import pytest
 from sideeye_tui import cli
 from sideeye_tui.errors import StoreError
 from sideeye_tui.model import Frame, Goroutine, ProcessSnapshot, Snapshot
-from sideeye_tui.report import format_duration, format_report, load_report
+from sideeye_tui.query.format import format_duration
+from sideeye_tui.report import format_report, load_report
 from sideeye_tui.store import write_snapshot
 from sideeye_tui.store.writer import tool_version
 

@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from ..errors import SideEyeError, StoreError
-from . import keymap, queries
+from ..query import snapshot as queries
+from . import keymap
 from .detail import DetailScreen, SourceReader, read_source_file
 from .flame import FlameGraph
 from .goroutines import GoroutinesPane

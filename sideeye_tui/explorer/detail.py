@@ -16,11 +16,13 @@ from textual.widgets import DataTable, Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
 from .goroutines import STATUS_STYLE
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.snapshot import ExplorerStore
 
 SourceReader = Callable[[str], "str | None"]
 CONTEXT_LINES = 6  # shown either side of the frame's line
@@ -107,7 +109,7 @@ class DetailScreen(Screen[None]):
         if g.wait_reason:
             text.append(f" ({g.wait_reason})")
         if g.wait_seconds is not None:
-            text.append(f" for {queries.format_duration(g.wait_seconds)}")
+            text.append(f" for {format_duration(g.wait_seconds)}")
         if g.created_by:
             text.append(f"  created by {g.created_by}")
             if g.created_by_goid is not None:

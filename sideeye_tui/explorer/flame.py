@@ -18,10 +18,11 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from . import keymap
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.snapshot import ExplorerStore
 
 _PALETTE = ("#d75f00", "#d78700", "#af5f00", "#d7af00", "#af8700", "#d75f5f", "#af5f5f")
 

@@ -23,11 +23,13 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
 from .messages import ShowGoroutine
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.snapshot import ExplorerStore
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -572,7 +574,7 @@ def _goroutine_text(g: queries.GoroutineRow) -> Text:
     text.append(f" pid {g.pid} ", style="dim")
     text.append(g.wait_reason or g.status or "?", style=STATUS_STYLE.get(g.status or "", ""))
     if g.wait_seconds is not None:
-        text.append(f" {queries.format_duration(g.wait_seconds)}")
+        text.append(f" {format_duration(g.wait_seconds)}")
     if g.labels:
         text.append(f" {g.labels}", style="magenta")
     return text

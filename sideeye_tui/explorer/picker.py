@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
 
+from ..query.format import format_duration
 from . import keymap
-from .queries import format_duration
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
 from .messages import ShowGoroutine
 
 if TYPE_CHECKING:
+    from ..query.snapshot import ExplorerStore
     from ..store import SnapshotInfo
-    from .queries import ExplorerStore
 
 KIND_TITLE = {
     "stuck": ("in the same place in both (stuck)", "bold red"),
@@ -169,7 +171,7 @@ class DiffPane(Vertical):
         counts = {k: sum(b.count for b in rows if b.kind == k) for k in KIND_TITLE}
         title = Text(f"snapshot {old} → snapshot {new}", style="bold")
         if gap is not None:
-            title.append(f" ({queries.format_duration(gap)} apart)")
+            title.append(f" ({format_duration(gap)} apart)")
         title.append(
             f"  stuck {counts['stuck']} · moved {counts['moved']} · new {counts['new']}"
             f" · gone {counts['gone']}"
@@ -184,9 +186,7 @@ class DiffPane(Vertical):
                 label = Text(f"{b.count:>5} ", style="bold")
                 label.append(b.wait_reason or b.status or "?")
                 if b.at_least_seconds is not None:
-                    label.append(
-                        f" · at least {queries.format_duration(b.at_least_seconds)}", style="red"
-                    )
+                    label.append(f" · at least {format_duration(b.at_least_seconds)}", style="red")
                 label.append(f" · {b.function or '?'}")
                 node = section.add(label)
                 sid = old if kind == "gone" else new

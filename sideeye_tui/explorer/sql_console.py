@@ -24,10 +24,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from ..errors import SideEyeError
+from ..query.tables import goroutine_of
 from . import keymap
 from .keymap import Key
 from .messages import ShowGoroutine
-from .report_queries import goroutine_of
 from .sql_history import SqlHistory, default_history_path
 from .tables_pane import ResultGrid, StoreReader, WorkerAnswer, format_rows, key_bindings
 

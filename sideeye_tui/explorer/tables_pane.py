@@ -29,12 +29,8 @@ from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..errors import SideEyeError
-from ..reports.query import LinkedRow, linked_rows
-from ..store import open_store
-from . import keymap
-from .keymap import Key
-from .messages import ShowGoroutine
-from .report_queries import (
+from ..query.spec_tables import LinkedRow, linked_rows
+from ..query.tables import (
     GoroutineRef,
     Page,
     ReportTable,
@@ -42,6 +38,10 @@ from .report_queries import (
     goroutine_of,
     list_report_tables,
 )
+from ..store import open_store
+from . import keymap
+from .keymap import Key
+from .messages import ShowGoroutine
 
 PAGE_SIZE = 100
 CELL_WIDTH = 40  # characters of a cell before it is cut with an ellipsis

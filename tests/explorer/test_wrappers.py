@@ -10,9 +10,10 @@ import duckdb
 import pytest
 from textual.widgets import DataTable
 
-from sideeye_tui.explorer import keymap, queries
+from sideeye_tui.explorer import keymap
 from sideeye_tui.explorer.detail import DetailScreen
 from sideeye_tui.model import Frame, Goroutine, ProcessSnapshot, Snapshot
+from sideeye_tui.query import snapshot as queries
 from sideeye_tui.store import write_snapshot
 
 from .support import open_app, settle, sync
@@ -38,7 +39,9 @@ def _g(goid: int, frames: tuple[Frame, ...], wait: float) -> Goroutine:
 @pytest.fixture
 def wrapped_db(tmp_path: Path) -> str:
     gs = (_g(7, WRAPPED, 90.0), _g(8, WRAPPED, 5.0), _g(9, PLAIN, 1.0))
-    proc = ProcessSnapshot(PID, "/bin/queue", "b1", "go1.26.8", "example.com/q", 1000, goroutines=gs)
+    proc = ProcessSnapshot(
+        PID, "/bin/queue", "b1", "go1.26.8", "example.com/q", 1000, goroutines=gs
+    )
     path = str(tmp_path / "wrapped.duckdb")
     write_snapshot(path, Snapshot(datetime(2026, 1, 2, tzinfo=UTC), "box", (proc,)))
     return path
@@ -100,9 +103,7 @@ async def test_detail_hides_wrappers_until_asked(wrapped_db: str) -> None:
         table.move_cursor(row=3)  # main.work
         await pilot.press("w")
         await settle(pilot)
-        assert _rows(detail) == [
-            f.function + (" (wrapper)" if f.wrapper else "") for f in WRAPPED
-        ]
+        assert _rows(detail) == [f.function + (" (wrapper)" if f.wrapper else "") for f in WRAPPED]
         assert table.cursor_row == 4  # still on main.work
         await pilot.press("w")
         await settle(pilot)
