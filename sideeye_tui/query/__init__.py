@@ -10,5 +10,6 @@ uses:
     summary.py      the per-process report behind `summary`
     spec_tables.py  the tables a spec registered, and the rows linked to a row
     tables.py       any per-snapshot table, paged; the goroutine a row names
-    format.py       durations and bucket titles, one way for every reader
+    buckets.py      what a bucket is: the "stack" and "group" levels
+    format.py       durations and counts, one way for every reader
 """

@@ -12,6 +12,7 @@ import duckdb
 
 from ..errors import StoreError
 from ..store.database import SnapshotInfo, list_snapshots, open_store, wrapper_sql
+from .buckets import LEVELS, Level
 from .format import id_ranges
 
 
@@ -26,7 +27,8 @@ class StackFrame:
 
 @dataclass(frozen=True)
 class Bucket:
-    """Goroutines with the same stack, status, wait reason and creator."""
+    """Goroutines of one process alike at a level (buckets.py): the same stack, and at
+    the "group" level the same status, wait reason and creator too."""
 
     count: int
     stack_id: int | None
@@ -82,10 +84,11 @@ ORDER BY pid, n DESC, status
 # Buckets ranked per process (the largest first, then the longest waiting), each with
 # the stack of one of its goroutines, innermost frame first. stack_id leaves wrapper
 # frames out, so a bucket is what Go's default traceback prints alike; its stack shows
-# them only when asked ($wrappers).
+# them only when asked ($wrappers). {key} is the level's grouping (buckets.py); at the
+# "stack" level, a bucket's status, wait reason and creator are its most common ones.
 _BUCKETS = """
 WITH buckets AS (
-    SELECT pid, stack_id, status, wait_reason, created_by,
+    SELECT pid, stack_id, {attrs},
            count(*) AS n,
            max(wait_seconds) AS max_wait,
            bool_or(coalesce(truncated, false)) AS truncated,
@@ -97,7 +100,7 @@ WITH buckets AS (
            count(*) OVER (PARTITION BY pid) AS buckets
     FROM goroutines
     WHERE snapshot_id = $sid
-    GROUP BY pid, stack_id, status, wait_reason, created_by
+    GROUP BY pid, {key}
 )
 SELECT b.pid, b.rank, b.buckets, b.n, b.stack_id, b.status, b.wait_reason, b.max_wait,
        b.created_by, b.truncated,
@@ -113,17 +116,31 @@ ORDER BY b.pid, b.rank
 """
 
 
+def _buckets_sql(level: Level, wrapper: str) -> str:
+    columns = LEVELS[level]
+    attrs = ", ".join(
+        c if c in columns else f"mode({c}) AS {c}" for c in ("status", "wait_reason", "created_by")
+    )
+    return (
+        _BUCKETS.replace("{attrs}", attrs)
+        .replace("{key}", ", ".join(columns))
+        .replace("{wrapper}", wrapper)
+    )
+
+
 def read_report(
     con: duckdb.DuckDBPyConnection,
     path: str,
     snapshot_id: int | None = None,
     top: int = 10,
     wrappers: bool = False,
+    level: Level = "group",
 ) -> SnapshotReport:
     """The report of one snapshot (the latest when snapshot_id is None).
 
-    top limits the buckets shown per process (0: all of them). Stacks leave out the
-    wrapper frames Go's default traceback elides, unless `wrappers`.
+    top limits the buckets shown per process (0: all of them); level says what a bucket
+    is (buckets.py). Stacks leave out the wrapper frames Go's default traceback
+    elides, unless `wrappers`.
     """
     snapshots = list_snapshots(con)
     if not snapshots:
@@ -145,7 +162,7 @@ def read_report(
 
     buckets: dict[int, list[Bucket]] = {}
     bucket_counts: dict[int, int] = {}
-    buckets_sql = _BUCKETS.replace("{wrapper}", wrapper_sql(con, "f"))
+    buckets_sql = _buckets_sql(level, wrapper_sql(con, "f"))
     query = {"sid": sid, "top": max(top, 0), "wrappers": wrappers}
     for row in con.execute(buckets_sql, query).fetchall():
         pid, _, total, n, stack, status, reason, max_wait, created_by, truncated, frames = row
@@ -194,12 +211,16 @@ def read_report(
 
 
 def load_report(
-    path: str, snapshot_id: int | None = None, top: int = 10, wrappers: bool = False
+    path: str,
+    snapshot_id: int | None = None,
+    top: int = 10,
+    wrappers: bool = False,
+    level: Level = "group",
 ) -> SnapshotReport:
     """Open the file read-only, read the report, close. Failures are StoreErrors."""
     con = open_store(path, read_only=True)
     try:
-        return read_report(con, path, snapshot_id, top, wrappers)
+        return read_report(con, path, snapshot_id, top, wrappers, level)
     except duckdb.Error as e:
         text = str(e).strip()
         raise StoreError(f"{path}: {text.splitlines()[0] if text else type(e).__name__}") from e
