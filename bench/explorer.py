@@ -114,6 +114,7 @@ async def measure(path: str) -> dict[str, object]:
     from sideeye_tui.explorer.app import BrowserScreen, ExplorerApp, Options
     from sideeye_tui.explorer.detail import DetailScreen
     from sideeye_tui.explorer.goroutines import BucketList, GoroutinesPane
+    from sideeye_tui.query.reader import SnapshotReader
     from sideeye_tui.query.snapshot import DETAILS_REMEMBERED, PAGES_REMEMBERED, Memo
 
     frames = Frames()
@@ -180,8 +181,8 @@ async def measure(path: str) -> dict[str, object]:
         filter_input.value = ""
         await frames.until("buckets", pane._generation)
         await quiet()
-        store = app.store
-        assert store is not None
+        assert isinstance(app.reader, SnapshotReader)
+        store = app.reader.store
         store.pages = Memo(PAGES_REMEMBERED)  # forget the answers to the first typing
         sent_at: dict[int, float] = {}
         for ch in FILTER_WORD:

@@ -26,10 +26,10 @@ from textual.worker import get_current_worker
 from ..query import snapshot as queries
 from ..query.format import format_duration
 from . import keymap
-from .messages import ShowGoroutine
+from .messages import Answering, ShowGoroutine
 
 if TYPE_CHECKING:
-    from ..query.snapshot import ExplorerStore
+    from ..query.reader import Reader
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -330,20 +330,20 @@ class BucketList(ScrollView, can_focus=True):
         return Strip(list(line.render(self.app.console))).crop_extend(0, width, base)
 
 
-class GoroutinesPane(Vertical):
+class GoroutinesPane(Answering, Vertical):
     """Buckets of goroutines; Enter expands a bucket, then opens a goroutine."""
 
     BINDINGS = keymap.bindings("goroutines")
 
     def __init__(
         self,
-        store: ExplorerStore,
+        reader: Reader,
         snapshot_id: int,
         pids: list[int],
         first_page: queries.BucketPage | None = None,
     ) -> None:
         super().__init__(id="goroutines-pane")
-        self.store = store
+        self.reader = reader
         self.snapshot_id = snapshot_id
         self.pids = pids
         self.flt = queries.GoroutineFilter()
@@ -402,9 +402,9 @@ class GoroutinesPane(Vertical):
     def _load(
         self, generation: int, snapshot_id: int, flt: queries.GoroutineFilter, sort: queries.SortKey
     ) -> None:
-        page = queries.buckets(self.store, snapshot_id, flt, sort)
+        page = self.reader.buckets(snapshot_id, flt, sort)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, generation, page)
+            self.answer(self._show, generation, page)
 
     def _show(self, generation: int, page: queries.BucketPage) -> None:
         if generation != self._generation:
@@ -460,8 +460,8 @@ class GoroutinesPane(Vertical):
     def _load_goroutines(
         self, generation: int, snapshot_id: int, stack_id: int, flt: queries.GoroutineFilter
     ) -> None:
-        rows, total = queries.bucket_goroutines(self.store, snapshot_id, stack_id, flt)
-        self.app.call_from_thread(self._add_goroutines, generation, stack_id, rows, total)
+        rows, total = self.reader.bucket_goroutines(snapshot_id, stack_id, flt)
+        self.answer(self._add_goroutines, generation, stack_id, rows, total)
 
     def _add_goroutines(
         self, generation: int, stack_id: int, rows: list[queries.GoroutineRow], total: int
@@ -480,7 +480,7 @@ class GoroutinesPane(Vertical):
     def _read_ahead(self, snapshot_id: int, pid: int, goid: int) -> None:
         """The highlighted goroutine's detail, remembered by the store: Enter then opens
         it without waiting for a query."""
-        queries.goroutine_detail(self.store, snapshot_id, pid, goid)
+        self.reader.goroutine_detail(snapshot_id, pid, goid)
 
     def _preview(self) -> None:
         row = self.bucket_list.highlighted
@@ -495,9 +495,9 @@ class GoroutinesPane(Vertical):
 
     @work(thread=True, exclusive=True, group="preview")
     def _load_preview(self, snapshot_id: int, stack_id: int) -> None:
-        frames = queries.bucket_stack(self.store, snapshot_id, stack_id)
+        frames = self.reader.bucket_stack(snapshot_id, stack_id)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_preview, stack_id, frames)
+            self.answer(self._show_preview, stack_id, frames)
 
     def _show_preview(self, stack_id: int, frames: list[queries.FrameRow]) -> None:
         if stack_id != self._previewed:

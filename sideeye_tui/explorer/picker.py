@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
 
 from ..query.format import format_duration
 from . import keymap
+from .messages import Answering
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
     return SnapshotResult(rc == 0 and sid is not None, sid, lines)
 
 
-class PickerScreen(Screen[None]):
+class PickerScreen(Answering, Screen[None]):
     BINDINGS = keymap.bindings("picker")
 
     class Taken(Message):
@@ -166,9 +167,9 @@ class PickerScreen(Screen[None]):
         try:
             procs = self.source()
         except Exception as e:  # the ps subprocess: shown in place
-            self.app.call_from_thread(self._status, f"cannot list processes: {e}", "red")
+            self.answer(self._status, f"cannot list processes: {e}", "red")
             return
-        self.app.call_from_thread(self._show, procs)
+        self.answer(self._show, procs)
 
     def _show(self, procs: list[PickerProcess]) -> None:
         self.procs = procs
@@ -251,13 +252,13 @@ class PickerScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="snapshot")
     def _run_snapshot(self, pids: list[int]) -> None:
         def progress(line: str) -> None:
-            self.app.call_from_thread(self._status, line)
+            self.answer(self._status, line)
 
         try:
             result = self.runner(pids, self.db_path, progress)
         except Exception as e:
             result = SnapshotResult(False, None, (f"snapshot failed: {e}",))
-        self.app.call_from_thread(self._done, result)
+        self.answer(self._done, result)
 
     def _done(self, result: SnapshotResult) -> None:
         self.busy = False

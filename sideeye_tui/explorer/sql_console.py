@@ -27,9 +27,9 @@ from ..errors import SideEyeError
 from ..query.tables import goroutine_of
 from . import keymap
 from .keymap import Key
-from .messages import ShowGoroutine
+from .messages import Answering, ShowGoroutine
 from .sql_history import SqlHistory, default_history_path
-from .tables_pane import ResultGrid, StoreReader, WorkerAnswer, format_rows, key_bindings
+from .tables_pane import ResultGrid, StoreReader, format_rows, key_bindings
 
 RESULT_ROWS = 500  # rows of a result put in the table; the count covers all of them
 # The console's keys, registered with the explorer's keymap (help screen, keymap.toml).
@@ -115,7 +115,7 @@ class SqlInput(Input):
         self._recall(self.history.next())
 
 
-class SqlConsole(Widget):
+class SqlConsole(Answering, Widget):
     """A SQL prompt over the whole snapshot file, its result or its error in place."""
 
     DEFAULT_CSS = """
@@ -206,7 +206,7 @@ class SqlConsole(Widget):
         try:
             cur = self.reader.cursor()
         except SideEyeError as err:
-            self._answer(self._show_error, generation, str(err))
+            self.answer(self._show_error, generation, str(err))
             return
         try:
             with self._lock:
@@ -216,27 +216,19 @@ class SqlConsole(Widget):
             result = execute_sql(cur, sql, snapshot_id, clock=self.clock)
             cells = format_rows(result.rows, result.types)
         except duckdb.InterruptException:
-            self._answer(self._show_cancelled, generation)
+            self.answer(self._show_cancelled, generation)
             return
         except duckdb.Error as err:
-            self._answer(self._show_error, generation, error_line(err))
+            self.answer(self._show_error, generation, error_line(err))
             return
         finally:
             with self._lock:
                 if self._running_cursor is cur:
                     self._running_cursor = None
             cur.close()
-        self._answer(self._show_result, generation, result, cells)
+        self.answer(self._show_result, generation, result, cells)
 
     # -- handlers ------------------------------------------------------------------------
-
-    def _answer(self, callback: Callable[..., None], *args: Any) -> None:
-        self.post_message(WorkerAnswer(callback, *args))
-
-    @on(WorkerAnswer)
-    def _apply_answer(self, answer: WorkerAnswer) -> None:
-        answer.stop()
-        answer.callback(*answer.args)
 
     def _set_status(self, text: Text, error: bool = False) -> None:
         status = self.query_one("#sql-status", Static)

@@ -5,7 +5,7 @@ highlighted one on the right, a page of rows at a time (LIMIT/OFFSET: a 100,000-
 table never enters the widget whole). From a row, Enter opens its goroutine (the
 app handles ShowGoroutine) and `l` follows its links into a second table, whose
 rows open their own goroutines. Every query runs in a worker thread on a cursor of
-the pane's own read-only connection; results come back as WorkerAnswer messages
+the pane's own read-only connection; results come back as WorkerAnswer messages (messages.Answering)
 (posting never blocks the worker, and a pane already gone simply drops them),
 tagged so a slow answer to an old request never overwrites a newer one.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import duckdb
@@ -23,7 +22,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
@@ -41,7 +39,7 @@ from ..query.tables import (
 from ..store import open_store
 from . import keymap
 from .keymap import Key
-from .messages import ShowGoroutine
+from .messages import Answering, ShowGoroutine
 
 PAGE_SIZE = 100
 CELL_WIDTH = 40  # characters of a cell before it is cut with an ellipsis
@@ -128,15 +126,6 @@ def format_rows(
     return [[cell_text(row[i], is_json=i in json_columns) for i in columns] for row in rows]
 
 
-class WorkerAnswer(Message, bubble=False):
-    """A worker thread's result, to be applied by callback on the widget's event loop."""
-
-    def __init__(self, callback: Callable[..., None], *args: Any) -> None:
-        super().__init__()
-        self.callback = callback
-        self.args = args
-
-
 class ResultGrid(DataTable[Text]):
     """A row-cursor DataTable with the explorer's list keys (j/k/g/G), all with ids."""
 
@@ -188,7 +177,7 @@ def _error_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-class TablesPane(Widget):
+class TablesPane(Answering, Widget):
     """Function tables and derived tables of one snapshot, with their links."""
 
     DEFAULT_CSS = """
@@ -283,9 +272,9 @@ class TablesPane(Widget):
             finally:
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
-            self._answer(self._show_error, "tables", generation, _error_line(err))
+            self.answer(self._show_error, "tables", generation, _error_line(err))
             return
-        self._answer(self._show_tables, generation, tables, keep)
+        self.answer(self._show_tables, generation, tables, keep)
 
     @work(thread=True, exclusive=True, group="tables-page")
     def _load_page(self, generation: int, table: str, offset: int) -> None:
@@ -298,11 +287,11 @@ class TablesPane(Widget):
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
             message = f"{table}: {_error_line(err)}"
-            self._answer(self._show_error, "page", generation, message)
+            self.answer(self._show_error, "page", generation, message)
             return
         keep = _shown_columns(page)
         cells = format_rows(page.rows, page.types, keep)
-        self._answer(self._show_page, generation, page, keep, cells)
+        self.answer(self._show_page, generation, page, keep, cells)
 
     @work(thread=True, exclusive=True, group="tables-links")
     def _load_links(
@@ -316,19 +305,11 @@ class TablesPane(Widget):
             finally:
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
-            self._answer(self._show_links_error, generation, f"links: {_error_line(err)}")
+            self.answer(self._show_links_error, generation, f"links: {_error_line(err)}")
             return
-        self._answer(self._show_links, generation, table, position, links)
+        self.answer(self._show_links, generation, table, position, links)
 
     # -- handlers: the pane's state changes on the event loop -----------------------------
-
-    def _answer(self, callback: Callable[..., None], *args: Any) -> None:
-        self.post_message(WorkerAnswer(callback, *args))
-
-    @on(WorkerAnswer)
-    def _apply_answer(self, answer: WorkerAnswer) -> None:
-        answer.stop()
-        answer.callback(*answer.args)
 
     def _show_error(self, kind: str, generation: int, message: str) -> None:
         if not self._current(kind, generation):

@@ -12,4 +12,5 @@ uses:
     tables.py       any per-snapshot table, paged; the goroutine a row names
     buckets.py      what a bucket is: the "stack" and "group" levels
     format.py       durations and counts, one way for every reader
+    reader.py       the one interface the explorer reads through (and its DuckDB reader)
 """

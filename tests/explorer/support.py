@@ -61,3 +61,8 @@ def sync(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
         asyncio.run(test(*args, **kwargs))
 
     return run
+
+
+def screen_text(app: ExplorerApp) -> str:
+    """The text of every line the compositor would paint now, controls included."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
