@@ -24,6 +24,7 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from ..errors import SideEyeError, StoreError
 from ..query import snapshot as queries
 from ..query.reader import SnapshotReader
+from ..text import printable
 from . import keymap
 from .detail import DetailScreen, SourceReader, read_source_file
 from .flame import FlameGraph
@@ -82,7 +83,7 @@ class MessageScreen(Screen[None]):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.message, style="bold red"), id="message")
+        yield Static(Text(printable(self.message), style="bold red"), id="message")
         yield Static("q quits · Esc goes back", id="message-hint")
         yield Footer()
 
@@ -325,7 +326,7 @@ class ExplorerApp(Answering, App[None]):
     def _taken(self, event: PickerScreen.Taken) -> None:
         for line in event.lines:
             if "failed" in line:
-                self.notify(line, severity="warning", timeout=10)
+                self.notify(printable(line), severity="warning", timeout=10, markup=False)
         self.open_browser(event.snapshot_id)
 
     @on(ShowGoroutine)

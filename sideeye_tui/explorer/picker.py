@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
 
 from ..query.format import format_duration
+from ..text import printable
 from . import keymap
 from .messages import Answering
 
@@ -190,16 +191,16 @@ class PickerScreen(Answering, Screen[None]):
                 table.add_row(
                     Text("●", style="bold green") if p.pid in self.marked else "",
                     str(p.pid),
-                    p.command,
-                    p.go_version or "?",
-                    p.main_module or "?",
+                    printable(p.command),
+                    printable(p.go_version or "?"),
+                    printable(p.main_module or "?"),
                     format_duration(p.uptime_seconds),
                     str(p.threads),
                     key=str(p.pid),
                 )
 
     def _status(self, message: str, style: str = "") -> None:
-        self.query_one("#picker-status", Static).update(Text(message, style=style))
+        self.query_one("#picker-status", Static).update(Text(printable(message), style=style))
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self) -> None:

@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ..errors import SideEyeError
 from ..query.tables import goroutine_of
+from ..text import printable
 from . import keymap
 from .keymap import Key
 from .messages import Answering, ShowGoroutine
@@ -242,7 +243,7 @@ class SqlConsole(Answering, Widget):
         self._busy = False
         self.result, self.error = None, message
         self.query_one("#sql-results", ResultGrid).clear(columns=True)
-        self._set_status(Text(message), error=True)
+        self._set_status(Text(printable(message)), error=True)
 
     def _show_cancelled(self, generation: int) -> None:
         if generation != self._generation:
@@ -262,7 +263,7 @@ class SqlConsole(Answering, Widget):
             self._set_status(Text(f"OK · {ms}", style="dim"))
             return
         for column in result.columns:
-            grid.add_column(Text(column, style="bold"))
+            grid.add_column(Text(printable(column), style="bold"))
         grid.add_rows(cells)
         noun = "row" if result.total == 1 else "rows"
         status = Text(f"{result.total:,} {noun}")

@@ -37,6 +37,7 @@ from ..query.tables import (
     list_report_tables,
 )
 from ..store import open_store
+from ..text import printable
 from . import keymap
 from .keymap import Key
 from .messages import Answering, ShowGoroutine
@@ -114,7 +115,7 @@ def cell_text(value: Any, limit: int = CELL_WIDTH, is_json: bool = False) -> Tex
     text = " ".join(text.split()) if any(c in text for c in "\n\r\t") else text
     if len(text) > limit:
         text = text[: max(1, limit - 1)] + "…"
-    return Text(text)
+    return Text(printable(text))  # a value the target chose: never a raw ESC
 
 
 def format_rows(
@@ -314,7 +315,7 @@ class TablesPane(Answering, Widget):
     def _show_error(self, kind: str, generation: int, message: str) -> None:
         if not self._current(kind, generation):
             return
-        self.query_one("#tables-title", Static).update(Text(message, style="bold red"))
+        self.query_one("#tables-title", Static).update(Text(printable(message), style="bold red"))
 
     def _show_tables(self, generation: int, tables: list[ReportTable], keep: str | None) -> None:
         if not self._current("tables", generation):
@@ -329,7 +330,7 @@ class TablesPane(Answering, Widget):
                 heading = KIND_HEADINGS.get(t.kind, t.kind)
                 options.append(Option(Text(heading, style="bold dim"), disabled=True))
             count = Text(f" {t.rows:,}", style="dim" if t.rows else "dim italic")
-            options.append(Option(Text.assemble(t.name, count), id=str(i)))
+            options.append(Option(Text.assemble(printable(t.name), count), id=str(i)))
         listing.add_options(options)
         self.query_one("#tables-rows", ResultGrid).clear(columns=True)
         if not tables:
@@ -353,7 +354,9 @@ class TablesPane(Answering, Widget):
             return
         self._wanted = (table, offset)
         self._hide_links()
-        self.query_one("#tables-title", Static).update(Text(f"{table} · loading…", style="dim"))
+        self.query_one("#tables-title", Static).update(
+            Text(f"{printable(table)} · loading…", style="dim")
+        )
         self._load_page(self._bump("page", "links"), table, offset)
 
     def _show_page(
@@ -366,13 +369,13 @@ class TablesPane(Answering, Widget):
         grid = self.query_one("#tables-rows", ResultGrid)
         grid.clear(columns=True)
         for i in keep:
-            grid.add_column(Text(page.columns[i], style="bold"))
+            grid.add_column(Text(printable(page.columns[i]), style="bold"))
         grid.add_rows(cells)
         self.query_one("#tables-title", Static).update(self._page_title(page))
         self.refresh_bindings()
 
     def _page_title(self, page: Page) -> Text:
-        title = Text(page.table, style="bold")
+        title = Text(printable(page.table), style="bold")
         if page.total == 0:
             title.append("  no rows in this snapshot", style="dim")
             return title
@@ -394,7 +397,7 @@ class TablesPane(Answering, Widget):
             return
         title = self.query_one("#tables-links-title", Static)
         title.remove_class("hidden")
-        title.update(Text(message, style="bold red"))
+        title.update(Text(printable(message), style="bold red"))
 
     def _show_links(
         self, generation: int, table: str, position: int, links: list[LinkedRow]
@@ -404,7 +407,7 @@ class TablesPane(Answering, Widget):
         self.links = links
         title = self.query_one("#tables-links-title", Static)
         title.remove_class("hidden")
-        heading = Text(f"Links of row {position + 1:,} of {table}", style="bold")
+        heading = Text(f"Links of row {position + 1:,} of {printable(table)}", style="bold")
         grid = self.query_one("#tables-links", ResultGrid)
         grid.clear(columns=True)
         if not links:
@@ -425,7 +428,7 @@ class TablesPane(Answering, Widget):
                 if k not in GOROUTINE_COLUMNS
             )
             grid.add_row(
-                Text(link.link),
+                Text(printable(link.link)),
                 cell_text(link.goid),
                 cell_text(link.table),
                 cell_text(rest, 60),
