@@ -165,6 +165,46 @@ def summarize(proc: ProcessSnapshot) -> str:
     return line
 
 
+def process_json(proc: ProcessSnapshot) -> str:
+    """`snapshot --json`'s line for one process (README: snapshot --json)."""
+    import json
+
+    counts = Counter(g.status or "?" for g in proc.goroutines)
+    return json.dumps(
+        {
+            "kind": "process",
+            "pid": proc.pid,
+            "exe": proc.exe,
+            "go_version": proc.go_version,
+            "main_module": proc.main_module,
+            "captured": proc.error is None,
+            "error": proc.error,
+            "goroutines": len(proc.goroutines),
+            "by_status": dict(counts.most_common()),
+            "pause_ns": proc.pause_ns,
+            "threads": proc.threads,
+            "backend": proc.backend,
+            "summary": summarize(proc),
+        }
+    )
+
+
+def snapshot_json(snapshot_id: int, path: str, snap: Snapshot) -> str:
+    """`snapshot --json`'s last line: the snapshot written."""
+    import json
+
+    failed = sum(1 for p in snap.processes if p.error is not None)
+    return json.dumps(
+        {
+            "kind": "snapshot",
+            "snapshot_id": snapshot_id,
+            "file": path,
+            "processes": len(snap.processes),
+            "failed": failed,
+        }
+    )
+
+
 def add_snapshot(sub: Subparsers) -> None:
     p = sub.add_parser(
         "snapshot",
@@ -188,6 +228,12 @@ def add_snapshot(sub: Subparsers) -> None:
         action="store_false",
         help="read every goroutine inside the pause (longer), without the early walk and"
         " its uprobes on the runtime's scheduler (see README, How it works)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="on stdout, one JSON object per process, then one for the snapshot written"
+        " (the explorer's picker reads them)",
     )
     # The explorer runs this command in a pipe and shows its progress, one line each.
     p.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)
@@ -223,15 +269,22 @@ def run_snapshot(args: argparse.Namespace) -> int:
         )
     finally:
         _clear_progress(sys.stderr)
+    as_json = getattr(args, "json", False)
     for proc in snap.processes:
-        print(printable(summarize(proc)))  # names come from the target
+        if as_json:
+            print(process_json(proc))
+        else:
+            print(printable(summarize(proc)))  # names come from the target
     if not any(p.error is None for p in snap.processes):
         for w in spec_warnings:
             _warn(w)
         _error(f"no process captured; {args.output} not written")
         return 1
     sid = write_snapshot(args.output, snap)
-    print(f"wrote snapshot {sid} to {args.output}")
+    if as_json:
+        print(snapshot_json(sid, args.output, snap))
+    else:
+        print(f"wrote snapshot {sid} to {args.output}")
     try:
         messages = write_reports(args.output, sid, snap, spec, spec_warnings)
     except SideEyeError as e:  # the snapshot is written: say what is missing, exit 0

@@ -8,9 +8,9 @@ injectable so tests feed a fixed list and a fake capture.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,8 +48,6 @@ ProcessSource = Callable[[], list[PickerProcess]]
 Progress = Callable[[str], None]
 SnapshotRunner = Callable[[list[int], str, Progress], SnapshotResult]
 
-_WROTE = re.compile(r"wrote snapshot (\d+) to ")
-
 
 def list_processes_subprocess() -> list[PickerProcess]:
     """`sideeye-tui ps --json`, one JSON object a line."""
@@ -79,7 +77,9 @@ def list_processes_subprocess() -> list[PickerProcess]:
 
 
 def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> SnapshotResult:
-    """`sideeye-tui snapshot PIDS -o DB` with progress on stderr, one line at a time."""
+    """`sideeye-tui snapshot PIDS -o DB --json`: progress on stderr, one line at a time,
+    and the result as JSON lines on stdout (read by a thread of its own, so that
+    neither pipe can fill up while the other is waited on)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -89,6 +89,7 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
             *map(str, pids),
             "-o",
             db_path,
+            "--json",
             "--progress-lines",
         ],
         stdout=subprocess.PIPE,
@@ -96,6 +97,10 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
         text=True,
     )
     assert proc.stderr is not None and proc.stdout is not None
+    stdout = proc.stdout
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(stdout), daemon=True)
+    reader.start()
     errors = []
     for line in proc.stderr:
         line = line.rstrip("\n")
@@ -103,15 +108,28 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
             progress(line)
             if line.startswith("sideeye-tui:"):
                 errors.append(line.removeprefix("sideeye-tui:").strip())
-    out = proc.stdout.read().splitlines()
+    reader.join()
     rc = proc.wait()
+    return parse_snapshot_json(out, rc, errors)
+
+
+def parse_snapshot_json(out: list[str], rc: int, errors: list[str]) -> SnapshotResult:
+    """The result of `snapshot --json` from its stdout lines (README: snapshot --json)."""
     sid = None
+    lines: list[str] = []
     for line in out:
-        m = _WROTE.search(line)
-        if m:
-            sid = int(m.group(1))
-    lines = tuple(line for line in out if not _WROTE.search(line)) + tuple(errors)
-    return SnapshotResult(rc == 0 and sid is not None, sid, lines)
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError:
+            lines.append(line.rstrip("\n"))  # not ours: shown as it is
+            continue
+        if d.get("kind") == "snapshot":
+            sid = int(d["snapshot_id"])
+        elif d.get("kind") == "process":
+            lines.append(str(d.get("summary") or f"pid {d.get('pid')}"))
+    return SnapshotResult(rc == 0 and sid is not None, sid, (*lines, *errors))
 
 
 class PickerScreen(Answering, Screen[None]):
