@@ -106,7 +106,7 @@ def _hook(cls: type, name: str, after: Callable[[Any], None]) -> None:
     setattr(cls, name, hooked)
 
 
-async def measure(path: str) -> dict[str, object]:
+async def measure(path: str) -> dict[str, object]:  # noqa: C901 - one scripted session, step after step, reads best whole
     from textual import events
     from textual.widgets import DataTable, Input
     from textual.worker import WorkerState
