@@ -5,9 +5,9 @@ highlighted one on the right, a page of rows at a time (LIMIT/OFFSET: a 100,000-
 table never enters the widget whole). From a row, Enter opens its goroutine (the
 app handles ShowGoroutine) and `l` follows its links into a second table, whose
 rows open their own goroutines. Every query runs in a worker thread on a cursor of
-the pane's own read-only connection; results come back as WorkerAnswer messages (messages.Answering)
-(posting never blocks the worker, and a pane already gone simply drops them),
-tagged so a slow answer to an old request never overwrites a newer one.
+the pane's own read-only connection; results come back as WorkerAnswer messages
+(messages.Answering: posting never blocks the worker, and a pane already gone simply
+drops them), tagged so a slow answer to an old request never overwrites a newer one.
 """
 
 from __future__ import annotations
