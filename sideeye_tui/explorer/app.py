@@ -120,9 +120,9 @@ class BrowserScreen(Answering, Screen[None]):
             with TabPane("2 Flame", id="flame"):
                 yield FlameGraph(self.reader, self.snapshot_id, self.pids)
             with TabPane("3 Tables", id="tables"):
-                yield TablesPane(self.reader.path, self.snapshot_id)
+                yield TablesPane(self.reader.connection(), self.snapshot_id)
             with TabPane("4 SQL", id="sql"):
-                yield SqlConsole(self.reader.path, self.snapshot_id)
+                yield SqlConsole(self.reader.connection(), self.snapshot_id)
             with TabPane("5 Snapshots", id="snapshots"):
                 yield SnapshotsPane(self.reader, self.snapshot_id)
             with TabPane("6 Diff", id="diff"):

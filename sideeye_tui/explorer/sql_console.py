@@ -24,13 +24,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from ..errors import SideEyeError
+from ..query.reader import Connection, FileConnection
 from ..query.tables import goroutine_of
 from ..text import printable
 from . import keymap
 from .keymap import Key
 from .messages import Answering, ShowGoroutine
 from .sql_history import SqlHistory, default_history_path
-from .tables_pane import ResultGrid, StoreReader, format_rows, key_bindings
+from .tables_pane import ResultGrid, format_rows, key_bindings
 
 RESULT_ROWS = 500  # rows of a result put in the table; the count covers all of them
 # The console's keys, registered with the explorer's keymap (help screen, keymap.toml).
@@ -131,7 +132,7 @@ class SqlConsole(Answering, Widget):
 
     def __init__(
         self,
-        db_path: str,
+        source: str | Connection,
         snapshot_id: int,
         *,
         history: SqlHistory | None = None,
@@ -141,10 +142,10 @@ class SqlConsole(Answering, Widget):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.db_path = db_path
         self.snapshot_id = snapshot_id
         self.history = history if history is not None else SqlHistory(default_history_path())
-        self.reader = StoreReader(db_path)
+        # The Reader's connection() (or a file's path, opened the same way).
+        self.reader = FileConnection(source) if isinstance(source, str) else source
         self.clock = clock  # times queries; tests pass a fixed one for stable screens
         self.result: SqlResult | None = None
         self.error: str | None = None

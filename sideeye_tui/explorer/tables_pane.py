@@ -13,7 +13,6 @@ drops them), tagged so a slow answer to an old request never overwrites a newer 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any, ClassVar
 
 import duckdb
@@ -27,6 +26,7 @@ from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..errors import SideEyeError
+from ..query.reader import Connection, FileConnection
 from ..query.spec_tables import LinkedRow, linked_rows
 from ..query.tables import (
     GoroutineRef,
@@ -36,7 +36,6 @@ from ..query.tables import (
     goroutine_of,
     list_report_tables,
 )
-from ..store import open_store
 from ..text import printable
 from . import keymap
 from .keymap import Key
@@ -142,32 +141,6 @@ class TableList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = key_bindings(TABLE_LIST_KEYS)
 
 
-class StoreReader:
-    """The pane's read-only connection, opened on first use; one cursor per query.
-
-    DuckDB connections are not shared between threads: each worker takes a cursor
-    (a connection of its own to the same database). release() closes the file so
-    another process (a snapshot being written) can lock it; the next query reopens.
-    """
-
-    def __init__(self, db_path: str) -> None:
-        self.db_path = db_path
-        self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._con is None:
-                self._con = open_store(self.db_path, read_only=True)
-            return self._con.cursor()
-
-    def release(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-
-
 def _shown_columns(page: Page) -> list[int]:
     """Every column but snapshot_id: the page is filtered to one snapshot already."""
     return [i for i, name in enumerate(page.columns) if name != "snapshot_id"] or [0]
@@ -195,17 +168,17 @@ class TablesPane(Answering, Widget):
 
     def __init__(
         self,
-        db_path: str,
+        source: str | Connection,
         snapshot_id: int,
         *,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
+        """source: the Reader's connection() (or a file's path, opened the same way)."""
         super().__init__(name=name, id=id, classes=classes)
-        self.db_path = db_path
         self.snapshot_id = snapshot_id
-        self.reader = StoreReader(db_path)
+        self.reader = FileConnection(source) if isinstance(source, str) else source
         self.tables: list[ReportTable] = []
         self.page: Page | None = None
         self.links: list[LinkedRow] = []

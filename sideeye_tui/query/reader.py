@@ -19,7 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from ..store.database import SnapshotInfo
+import duckdb
+
+from ..store.database import SnapshotInfo, open_store
 from ..text import printable, unsafe
 from . import snapshot as q
 from .snapshot import (
@@ -35,6 +37,15 @@ from .snapshot import (
     ProcessInfo,
     SortKey,
 )
+
+
+class Connection(Protocol):
+    """A DuckDB connection to the file, for the panes that run any SQL on it (the Tables
+    pane, the SQL console): a cursor per query, released so a capture can write."""
+
+    def cursor(self) -> duckdb.DuckDBPyConnection: ...
+
+    def release(self) -> None: ...
 
 
 class Reader(Protocol):
@@ -81,6 +92,9 @@ class Reader(Protocol):
     def flame_total(self, snapshot_id: int, path: Sequence[str], pid: int | None = None) -> int: ...
 
     def diff(self, old: int, new: int) -> list[DiffBucket]: ...
+
+    def connection(self) -> Connection:
+        """A connection of its own for a pane that runs any SQL on the file."""
 
 
 T = TypeVar("T")
@@ -133,6 +147,33 @@ _FRAME = ("function", "file")
 _PROCESS = ("exe", "go_version", "main_module", "error")
 _SNAPSHOT = ("hostname", "tool_version", "backend")
 _DIFF = ("function", "status", "wait_reason")
+
+
+class FileConnection:
+    """A read-only connection to the file for the Tables pane and the SQL console,
+    opened on first use; one cursor per query.
+
+    DuckDB connections are not shared between threads: each worker takes a cursor
+    (a connection of its own to the same database). release() closes the file so
+    another process (a snapshot being written) can lock it; the next query reopens.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                self._con = open_store(self.db_path, read_only=True)
+            return self._con.cursor()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
 
 class SnapshotReader:
@@ -213,6 +254,9 @@ class SnapshotReader:
 
     def diff(self, old: int, new: int) -> list[DiffBucket]:
         return [self._shown.fields(b, *_DIFF) for b in q.diff(self.store, old, new)]
+
+    def connection(self) -> Connection:
+        return FileConnection(self.path)
 
     # -- names given back by the UI --------------------------------------------------
 

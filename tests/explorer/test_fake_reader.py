@@ -7,8 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from sideeye_tui.explorer.app import BrowserScreen
 from sideeye_tui.explorer.goroutines import GoroutinesPane
+from sideeye_tui.explorer.sql_console import SqlConsole
+from sideeye_tui.explorer.tables_pane import TablesPane
 from sideeye_tui.query.snapshot import (
     NO_FILTER,
     Bucket,
@@ -94,6 +98,22 @@ class FakeReader:
     def diff(self, old: int, new: int) -> list[DiffBucket]:
         return []
 
+    def connection(self) -> EmptyConnection:
+        return EmptyConnection()
+
+
+class EmptyConnection:
+    """The Tables pane's and SQL console's connection: an empty in-memory database."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect(":memory:")
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.con.cursor()
+
+    def release(self) -> None:
+        self.con.close()
+
 
 @sync
 async def test_the_app_shows_what_its_reader_answers(tmp_path: Path) -> None:
@@ -116,5 +136,8 @@ async def test_the_app_shows_what_its_reader_answers(tmp_path: Path) -> None:
         (reader,) = readers
         assert reader.path == missing
         assert "buckets 7" in reader.asked
+        # The panes that run any SQL use the reader's connection, not the file's path.
+        assert isinstance(app.screen.query_one(TablesPane).reader, EmptyConnection)
+        assert isinstance(app.screen.query_one(SqlConsole).reader, EmptyConnection)
     assert reader.closed
     assert not Path(missing).exists()
