@@ -106,7 +106,7 @@ def _hook(cls: type, name: str, after: Callable[[Any], None]) -> None:
     setattr(cls, name, hooked)
 
 
-async def measure(path: str) -> dict[str, object]:
+async def measure(path: str) -> dict[str, object]:  # noqa: C901 - one scripted session, step after step, reads best whole
     from textual import events
     from textual.widgets import DataTable, Input
     from textual.worker import WorkerState
@@ -114,7 +114,8 @@ async def measure(path: str) -> dict[str, object]:
     from sideeye_tui.explorer.app import BrowserScreen, ExplorerApp, Options
     from sideeye_tui.explorer.detail import DetailScreen
     from sideeye_tui.explorer.goroutines import BucketList, GoroutinesPane
-    from sideeye_tui.explorer.queries import DETAILS_REMEMBERED, PAGES_REMEMBERED, Memo
+    from sideeye_tui.query.reader import SnapshotReader
+    from sideeye_tui.query.snapshot import DETAILS_REMEMBERED, PAGES_REMEMBERED, Memo
 
     frames = Frames()
     opened = 0  # details opened: the answer a frames table shows
@@ -180,8 +181,8 @@ async def measure(path: str) -> dict[str, object]:
         filter_input.value = ""
         await frames.until("buckets", pane._generation)
         await quiet()
-        store = app.store
-        assert store is not None
+        assert isinstance(app.reader, SnapshotReader)
+        store = app.reader.store
         store.pages = Memo(PAGES_REMEMBERED)  # forget the answers to the first typing
         sent_at: dict[int, float] = {}
         for ch in FILTER_WORD:

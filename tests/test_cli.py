@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from sideeye_tui import cli, procs
 from sideeye_tui.errors import CaptureError, ProcessError
+from sideeye_tui.explorer.picker import parse_snapshot_json, snapshot_subprocess
 from sideeye_tui.model import Goroutine, ProcessSnapshot, Snapshot
 from sideeye_tui.procs import GoProcess, check_target
 from sideeye_tui.store import list_snapshots, open_store
@@ -142,13 +145,9 @@ def test_non_go_process(sleeper: int, tmp_path: Path) -> None:
 def test_zombie(tmp_path: Path) -> None:
     child = subprocess.Popen(["true"])
     try:
-        deadline = 200
+        deadline = time.monotonic() + 30  # a loaded machine may take long to run `true`
         while Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] != "Z":
-            deadline -= 1
-            assert deadline, "never became a zombie"
-            os.sched_yield()
-            import time
-
+            assert time.monotonic() < deadline, "never became a zombie"
             time.sleep(0.01)
         with pytest.raises(ProcessError, match=rf"^pid {child.pid} \(\[true\]\) has exited$"):
             check_target(child.pid)
@@ -276,6 +275,39 @@ def test_snapshot_with_caveats_is_written(
         assert con.execute("SELECT error, notes, goroutine_count FROM processes").fetchall() == [
             (None, list(notes), 2)
         ]
+    # With --json too: the caveats are the process object's notes and warnings on stderr,
+    # which the explorer's picker shows (it reads the warning lines of stderr).
+    assert cli.main(["snapshot", "10", "-o", str(out), "--json"]) == 0
+    io = capsys.readouterr()
+    first = json.loads(io.out.splitlines()[0])
+    assert (first["captured"], first["notes"]) == (True, list(notes))
+    assert io.err.splitlines() == [f"warning: pid 10: {n}" for n in notes]
+
+
+def test_snapshot_json_is_one_object_per_process_then_the_snapshot(
+    as_root: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    results = {10: captured(10, "waiting", "running", "waiting"), 11: failed(11)}
+    monkeypatch.setattr(cli, "_take_snapshot", fake_capture(results, []))
+    out = str(tmp_path / "s.duckdb")
+    assert cli.main(["snapshot", "10", "11", "-o", out, "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    objects = [json.loads(line) for line in lines]
+    assert [o["kind"] for o in objects] == ["process", "process", "snapshot"]
+    ok, bad, snap = objects
+    assert (ok["pid"], ok["captured"], ok["goroutines"]) == (10, True, 3)
+    assert ok["by_status"] == {"waiting": 2, "running": 1}
+    assert ok["pause_ns"] == 420_000 and ok["error"] is None
+    assert (bad["pid"], bad["captured"], bad["error"]) == (11, False, "exited during the capture")
+    assert ok["notes"] == [] and bad["notes"] == []
+    assert snap == {"kind": "snapshot", "snapshot_id": 1, "file": out, "processes": 2, "failed": 1}
+    # What the explorer's picker makes of it: the id, and a line per process.
+    result = parse_snapshot_json(lines, 0, [])
+    assert (result.ok, result.snapshot_id) == (True, 1)
+    assert result.lines[1] == "pid 11 svc: failed: exited during the capture"
 
 
 def test_snapshot_no_early_walk_reaches_the_capture(
@@ -370,6 +402,28 @@ def test_ps_lists_a_go_program(snapfixture_binary: Path) -> None:
         assert (target.pid, target.exe, target.main_module) == (p.pid, p.exe, p.main_module)
         r = run_cli("ps")
         assert any(line.split()[0] == str(fx.pid) for line in r.stdout.splitlines()[1:])
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+@pytest.mark.go
+@pytest.mark.slow
+def test_the_pickers_snapshot_runner_reads_snapshot_json(
+    snapfixture_binary: Path, tmp_path: Path
+) -> None:
+    """The explorer's runner of `snapshot --json`, against a real capture: the id of the
+    snapshot it wrote, its progress lines, and each process's line."""
+    from tests.go.build import start_fixture
+
+    out = tmp_path / "s.duckdb"
+    progress: list[str] = []
+    with start_fixture(snapfixture_binary, "-park", "10", "-lifetime", "2m") as fx:
+        result = snapshot_subprocess([fx.pid], str(out), progress.append)
+    assert result.ok, result.lines
+    with open_store(str(out)) as con:
+        assert [s.snapshot_id for s in list_snapshots(con)] == [result.snapshot_id] == [1]
+    assert result.lines[0].startswith(f"pid {fx.pid} example.com/snapfixture ")
+    assert progress  # the capture's progress lines came through stderr
 
 
 @pytest.mark.root

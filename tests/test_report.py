@@ -14,7 +14,8 @@ import pytest
 from sideeye_tui import cli
 from sideeye_tui.errors import StoreError
 from sideeye_tui.model import Frame, Goroutine, ProcessSnapshot, Snapshot
-from sideeye_tui.report import format_duration, format_report, load_report
+from sideeye_tui.query.format import format_duration
+from sideeye_tui.report import format_report, load_report
 from sideeye_tui.store import write_snapshot
 from sideeye_tui.store.writer import tool_version
 
@@ -396,6 +397,24 @@ def test_locked_to_thread_groups_apart_as_go_prints_it(tmp_path: Path) -> None:
     proc = ProcessSnapshot(1, "/x", None, "go1.26.0", "m", 1000, goroutines=gs)
     write_snapshot(path, Snapshot(TAKEN, "", (proc,)))
     _, out, _ = summary(path)
+    assert "  2 goroutines · waiting · select · locked to thread · created by main.main\n" in out
+    assert "  1 goroutine · waiting · select · created by main.main\n" in out
+
+
+def test_locked_to_thread_groups_apart_by_stack_too(tmp_path: Path) -> None:
+    """At the "stack" level as well (query/buckets.py): same stack, locked or not, two
+    buckets; the most common status of each is still shown."""
+    path = str(tmp_path / "l.duckdb")
+    gs = tuple(
+        dataclasses.replace(g(goid, QUEUED, reason="select"), locked_to_thread=goid < 3)
+        for goid in (1, 2, 3)
+    )
+    proc = ProcessSnapshot(1, "/x", None, "go1.26.0", "m", 1000, goroutines=gs)
+    write_snapshot(path, Snapshot(TAKEN, "", (proc,)))
+    (p,) = load_report(path, level="stack").processes
+    assert [(b.count, b.locked_to_thread) for b in p.buckets] == [(2, True), (1, False)]
+    assert p.bucket_count == 2
+    _, out, _ = summary(path, "--by", "stack")
     assert "  2 goroutines · waiting · select · locked to thread · created by main.main\n" in out
     assert "  1 goroutine · waiting · select · created by main.main\n" in out
 

@@ -212,7 +212,7 @@ def _attach_all(proc: PausedProcess) -> None:
             proc.threads[tid] = thread
 
 
-def pause(
+def pause(  # noqa: C901 - pause.py is being changed on another branch: split it after the merge
     pid: int,
     registers: bool = True,
     walkers: int = 0,
@@ -514,7 +514,7 @@ def run_signal_handlers(
     _wait_handlers(proc, tids, probe_ran, probe_progress, probe_cpu, time.monotonic() + timeout_s)
 
 
-def _wait_handlers(
+def _wait_handlers(  # noqa: C901 - pause.py is being changed on another branch: split it after the merge
     proc: PausedProcess,
     tids: list[int],
     probe_ran: Callable[[int], bool],

@@ -154,20 +154,7 @@ class TraceSession:
                 except ValueError as e:
                     raise SideEyeError(f"values: {e}") from None
             self._fill(resolved, max_events_per_s)
-            for target in self.targets:
-                offsets = self._offsets.get(target.pid)
-                if not offsets:
-                    continue
-                try:
-                    self.program.attach(target.pid, offsets)
-                except OSError as e:
-                    if not process_alive(target.pid):
-                        raise ProcessError(
-                            f"pid {target.pid} exited while probes were placed"
-                        ) from None
-                    raise CaptureError(
-                        f"pid {target.pid}: cannot attach the probes: {e.strerror or e}"
-                    ) from None
+            self._attach_all()
         except BaseException:
             self.close()
             raise
@@ -495,6 +482,23 @@ class TraceSession:
                 frames = tuple(dataclasses.replace(f, pc=f.pc + target.bias) for f in frames)
             self._new_stacks.append((index, frames))
         return index
+
+    def _attach_all(self) -> None:
+        """Every target's probes attached; a target that exited meanwhile is said so."""
+        for target in self.targets:
+            offsets = self._offsets.get(target.pid)
+            if not offsets:
+                continue
+            try:
+                self.program.attach(target.pid, offsets)
+            except OSError as e:
+                if not process_alive(target.pid):
+                    raise ProcessError(
+                        f"pid {target.pid} exited while probes were placed"
+                    ) from None
+                raise CaptureError(
+                    f"pid {target.pid}: cannot attach the probes: {e.strerror or e}"
+                ) from None
 
     # -- the end --------------------------------------------------------------------
 

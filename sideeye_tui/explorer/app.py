@@ -1,7 +1,7 @@
 """The explorer application: picker -> browser (goroutines, flame graph, tables, SQL,
 snapshots, diff) -> goroutine detail.
 
-Screens only query the store through `queries` in worker threads; captures run as a
+Screens only read the file through a query.reader.Reader, in worker threads; captures run as a
 `sideeye-tui snapshot` subprocess (see picker.py). Before a capture writes to the file,
 the app closes its own read-only connections (DuckDB locks a file per process).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -21,12 +22,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from ..errors import SideEyeError, StoreError
-from . import keymap, queries
+from ..query import snapshot as queries
+from ..query.reader import SnapshotReader
+from ..text import printable
+from . import keymap
 from .detail import DetailScreen, SourceReader, read_source_file
 from .flame import FlameGraph
 from .goroutines import GoroutinesPane
 from .help import ExplorerCommands, HelpScreen
-from .messages import ShowGoroutine
+from .messages import Answering, ShowGoroutine
 from .picker import (
     PickerScreen,
     ProcessSource,
@@ -39,6 +43,7 @@ from .sql_console import SqlConsole
 from .tables_pane import TablesPane
 
 if TYPE_CHECKING:
+    from ..query.reader import Reader
     from ..store import SnapshotInfo
 
 Mode = Literal["pick", "open", "capture"]
@@ -64,6 +69,7 @@ class Options:
     snapshot_runner: SnapshotRunner = snapshot_subprocess
     read_source: SourceReader = read_source_file
     keymap_path: Path | None = None
+    open_reader: Callable[[str], Reader] = SnapshotReader
     can_snapshot: bool = field(default_factory=lambda: os.geteuid() == 0)
 
 
@@ -77,7 +83,7 @@ class MessageScreen(Screen[None]):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.message, style="bold red"), id="message")
+        yield Static(Text(printable(self.message), style="bold red"), id="message")
         yield Static("q quits · Esc goes back", id="message-hint")
         yield Footer()
 
@@ -86,12 +92,12 @@ class MessageScreen(Screen[None]):
             self.app.pop_screen()
 
 
-class BrowserScreen(Screen[None]):
+class BrowserScreen(Answering, Screen[None]):
     BINDINGS = keymap.bindings("browser")
 
     def __init__(
         self,
-        store: queries.ExplorerStore,
+        reader: Reader,
         infos: list[SnapshotInfo],
         snapshot_id: int,
         options: Options,
@@ -99,7 +105,7 @@ class BrowserScreen(Screen[None]):
         first_page: queries.BucketPage | None = None,
     ) -> None:
         super().__init__()
-        self.store = store
+        self.reader = reader
         self.infos = infos
         self.snapshot_id = snapshot_id
         self.options = options
@@ -110,17 +116,17 @@ class BrowserScreen(Screen[None]):
         yield Static("", id="header")
         with TabbedContent(initial="goroutines", id="tabs"):
             with TabPane("1 Goroutines", id="goroutines"):
-                yield GoroutinesPane(self.store, self.snapshot_id, self.pids, self._first_page)
+                yield GoroutinesPane(self.reader, self.snapshot_id, self.pids, self._first_page)
             with TabPane("2 Flame", id="flame"):
-                yield FlameGraph(self.store, self.snapshot_id, self.pids)
+                yield FlameGraph(self.reader, self.snapshot_id, self.pids)
             with TabPane("3 Tables", id="tables"):
-                yield TablesPane(self.store.path, self.snapshot_id)
+                yield TablesPane(self.reader.connection(), self.snapshot_id)
             with TabPane("4 SQL", id="sql"):
-                yield SqlConsole(self.store.path, self.snapshot_id)
+                yield SqlConsole(self.reader.connection(), self.snapshot_id)
             with TabPane("5 Snapshots", id="snapshots"):
-                yield SnapshotsPane(self.store, self.snapshot_id)
+                yield SnapshotsPane(self.reader, self.snapshot_id)
             with TabPane("6 Diff", id="diff"):
-                yield DiffPane(self.store)
+                yield DiffPane(self.reader)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -133,8 +139,8 @@ class BrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="header")
     def _load_header(self, snapshot_id: int) -> None:
-        procs = queries.processes(self.store, snapshot_id)
-        self.app.call_from_thread(self._show_header, snapshot_id, procs)
+        procs = self.reader.processes(snapshot_id)
+        self.answer(self._show_header, snapshot_id, procs)
 
     def _show_header(self, snapshot_id: int, procs: list[queries.ProcessInfo]) -> None:
         info = next((s for s in self.infos if s.snapshot_id == snapshot_id), None)
@@ -168,9 +174,9 @@ class BrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="switch")
     def _switch(self, snapshot_id: int) -> None:
-        pids = [p.pid for p in queries.processes(self.store, snapshot_id) if p.error is None]
-        self.store.prepare(snapshot_id)  # built here, off the event loop
-        self.app.call_from_thread(self._switched, snapshot_id, pids)
+        pids = [p.pid for p in self.reader.processes(snapshot_id) if p.error is None]
+        self.reader.prepare(snapshot_id)  # built here, off the event loop
+        self.answer(self._switched, snapshot_id, pids)
 
     def _switched(self, snapshot_id: int, pids: list[int]) -> None:
         self.pids = pids
@@ -230,10 +236,10 @@ class BrowserScreen(Screen[None]):
         """Close every connection to the file, so a capture can write to it."""
         self.query_one(TablesPane).release()
         self.query_one(SqlConsole).release()
-        self.store.close()
+        self.reader.close()
 
 
-class ExplorerApp(App[None]):
+class ExplorerApp(Answering, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "sideeye-tui"
     BINDINGS = keymap.bindings("app")
@@ -243,7 +249,7 @@ class ExplorerApp(App[None]):
     def __init__(self, options: Options) -> None:
         super().__init__()
         self.options = options
-        self.store: queries.ExplorerStore | None = None
+        self.reader: Reader | None = None
         self.user_keymap: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -271,9 +277,10 @@ class ExplorerApp(App[None]):
 
     @work(thread=True, exclusive=True, group="open")
     def _open(self, snapshot_id: int | None) -> None:
+        reader: Reader | None = None
         try:
-            store = queries.ExplorerStore(self.options.db_path)
-            infos = queries.snapshots(store)
+            reader = self.options.open_reader(self.options.db_path)
+            infos = reader.snapshots()
             if not infos:
                 raise StoreError(f"{self.options.db_path}: holds no snapshot yet")
             ids = [s.snapshot_id for s in infos]
@@ -281,24 +288,29 @@ class ExplorerApp(App[None]):
                 snapshot_id = ids[-1]
             elif snapshot_id not in ids:
                 raise StoreError(f"{self.options.db_path}: no snapshot {snapshot_id}")
-            pids = [p.pid for p in queries.processes(store, snapshot_id) if p.error is None]
+            pids = [p.pid for p in reader.processes(snapshot_id) if p.error is None]
             # The first page is read here too: the list is on screen with the screen.
-            first_page = queries.buckets(store, snapshot_id)
+            first_page = reader.buckets(snapshot_id)
         except StoreError as e:
-            self.call_from_thread(self.push_screen, MessageScreen(str(e)))
+            if reader is not None:
+                reader.close()
+            self.answer(self._failed, str(e))
             return
-        self.call_from_thread(self._opened, store, infos, snapshot_id, pids, first_page)
+        self.answer(self._opened, reader, infos, snapshot_id, pids, first_page)
+
+    def _failed(self, message: str) -> None:
+        self.push_screen(MessageScreen(message))
 
     def _opened(
         self,
-        store: queries.ExplorerStore,
+        reader: Reader,
         infos: list[SnapshotInfo],
         sid: int,
         pids: list[int],
         first_page: queries.BucketPage,
     ) -> None:
-        self.store = store
-        self.push_screen(BrowserScreen(store, infos, sid, self.options, pids, first_page))
+        self.reader = reader
+        self.push_screen(BrowserScreen(reader, infos, sid, self.options, pids, first_page))
 
     def snapshot_again(self, pids: list[int]) -> None:
         """`s` in the browser: back to the picker with the same processes, capturing."""
@@ -310,24 +322,24 @@ class ExplorerApp(App[None]):
                 screen.release()
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.store = None
+        self.reader = None
         self.push_screen(self._picker(tuple(pids)))
 
     @on(PickerScreen.Taken)
     def _taken(self, event: PickerScreen.Taken) -> None:
         for line in event.lines:
             if "failed" in line or line.startswith("warning:"):
-                self.notify(line, severity="warning", timeout=10)
+                self.notify(printable(line), severity="warning", timeout=10, markup=False)
         self.open_browser(event.snapshot_id)
 
     @on(ShowGoroutine)
     def _show_goroutine(self, event: ShowGoroutine) -> None:
-        if self.store is None:
+        if self.reader is None:
             return
-        read = self.store.details.get((event.snapshot_id, event.pid, event.goid))
+        read = self.reader.remembered_detail(event.snapshot_id, event.pid, event.goid)
         self.push_screen(
             DetailScreen(
-                self.store,
+                self.reader,
                 event.snapshot_id,
                 event.pid,
                 event.goid,
@@ -365,8 +377,8 @@ class ExplorerApp(App[None]):
             self.screen.action_take_snapshot()
 
     def on_unmount(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        if self.reader is not None:
+            self.reader.close()
 
 
 def run_explorer(options: Options) -> int:

@@ -16,11 +16,14 @@ from textual.widgets import DataTable, Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
 from .goroutines import STATUS_STYLE
+from .messages import Answering
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.reader import Reader
 
 SourceReader = Callable[[str], "str | None"]
 CONTEXT_LINES = 6  # shown either side of the frame's line
@@ -36,12 +39,12 @@ def read_source_file(path: str) -> str | None:
         return None
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(Answering, Screen[None]):
     BINDINGS = keymap.bindings("detail")
 
     def __init__(
         self,
-        store: ExplorerStore,
+        reader: Reader,
         snapshot_id: int,
         pid: int,
         goid: int,
@@ -50,7 +53,7 @@ class DetailScreen(Screen[None]):
         detail: queries.GoroutineDetail | None = None,
     ) -> None:
         super().__init__()
-        self.store = store
+        self.reader = reader
         self.snapshot_id = snapshot_id
         self.pid = pid
         self.goid = goid
@@ -85,8 +88,8 @@ class DetailScreen(Screen[None]):
 
     @work(thread=True, group="detail")
     def _load(self) -> None:
-        detail = queries.goroutine_detail(self.store, self.snapshot_id, self.pid, self.goid)
-        self.app.call_from_thread(self._show, detail)
+        detail = self.reader.goroutine_detail(self.snapshot_id, self.pid, self.goid)
+        self.answer(self._show, detail)
 
     def _show(self, detail: queries.GoroutineDetail | None) -> None:
         header = self.query_one("#detail-header", Static)
@@ -107,7 +110,7 @@ class DetailScreen(Screen[None]):
         if g.wait_reason:
             text.append(f" ({g.wait_reason})")
         if g.wait_seconds is not None:
-            text.append(f" for {queries.format_duration(g.wait_seconds)}")
+            text.append(f" for {format_duration(g.wait_seconds)}")
         if g.created_by:
             text.append(f"  created by {g.created_by}")
             if g.created_by_goid is not None:
@@ -170,11 +173,11 @@ class DetailScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="frame")
     def _load_frame(self, frame: queries.FrameRow) -> None:
         source = self.read_source(frame.file)
-        rows, errors = queries.captured_values(
-            self.store, self.snapshot_id, self.pid, self.goid, frame.depth, frame.function
+        rows, errors = self.reader.captured_values(
+            self.snapshot_id, self.pid, self.goid, frame.depth, frame.function
         )
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_frame, frame, source, rows, errors)
+            self.answer(self._show_frame, frame, source, rows, errors)
 
     def _show_frame(
         self,

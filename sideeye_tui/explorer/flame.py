@@ -18,10 +18,12 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from . import keymap, queries
+from ..query import snapshot as queries
+from . import keymap
+from .messages import Answering
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.reader import Reader
 
 _PALETTE = ("#d75f00", "#d78700", "#af5f00", "#d7af00", "#af8700", "#d75f5f", "#af5f5f")
 
@@ -34,7 +36,7 @@ class Box:
     width: int
 
 
-class FlameGraph(Widget, can_focus=True):
+class FlameGraph(Answering, Widget, can_focus=True):
     BINDINGS = keymap.bindings("flame")
 
     class Selected(Message):
@@ -45,9 +47,9 @@ class FlameGraph(Widget, can_focus=True):
             self.path = path
             self.pid = pid
 
-    def __init__(self, store: ExplorerStore, snapshot_id: int, pids: list[int]) -> None:
+    def __init__(self, reader: Reader, snapshot_id: int, pids: list[int]) -> None:
         super().__init__(id="flame")
-        self.store = store
+        self.reader = reader
         self.snapshot_id = snapshot_id
         self.pids = pids
         self.pid: int | None = None
@@ -85,10 +87,10 @@ class FlameGraph(Widget, can_focus=True):
     def _load(
         self, generation: int, snapshot_id: int, zoom: tuple[str, ...], levels: int, pid: int | None
     ) -> None:
-        nodes = queries.flame_children(self.store, snapshot_id, zoom, levels, pid)
-        total = queries.flame_total(self.store, snapshot_id, zoom, pid)
+        nodes = self.reader.flame_children(snapshot_id, zoom, levels, pid)
+        total = self.reader.flame_total(snapshot_id, zoom, pid)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._loaded, generation, nodes, total)
+            self.answer(self._loaded, generation, nodes, total)
 
     def _loaded(self, generation: int, nodes: list[queries.FlameNode], total: int) -> None:
         if generation != self._generation:

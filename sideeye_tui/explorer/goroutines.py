@@ -23,11 +23,13 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
-from . import keymap, queries
-from .messages import ShowGoroutine
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
+from .messages import Answering, ShowGoroutine
 
 if TYPE_CHECKING:
-    from .queries import ExplorerStore
+    from ..query.reader import Reader
 
 STATUS_STYLE = {
     "running": "bold green",
@@ -328,20 +330,20 @@ class BucketList(ScrollView, can_focus=True):
         return Strip(list(line.render(self.app.console))).crop_extend(0, width, base)
 
 
-class GoroutinesPane(Vertical):
+class GoroutinesPane(Answering, Vertical):
     """Buckets of goroutines; Enter expands a bucket, then opens a goroutine."""
 
     BINDINGS = keymap.bindings("goroutines")
 
     def __init__(
         self,
-        store: ExplorerStore,
+        reader: Reader,
         snapshot_id: int,
         pids: list[int],
         first_page: queries.BucketPage | None = None,
     ) -> None:
         super().__init__(id="goroutines-pane")
-        self.store = store
+        self.reader = reader
         self.snapshot_id = snapshot_id
         self.pids = pids
         self.flt = queries.GoroutineFilter()
@@ -400,9 +402,9 @@ class GoroutinesPane(Vertical):
     def _load(
         self, generation: int, snapshot_id: int, flt: queries.GoroutineFilter, sort: queries.SortKey
     ) -> None:
-        page = queries.buckets(self.store, snapshot_id, flt, sort)
+        page = self.reader.buckets(snapshot_id, flt, sort)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, generation, page)
+            self.answer(self._show, generation, page)
 
     def _show(self, generation: int, page: queries.BucketPage) -> None:
         if generation != self._generation:
@@ -458,8 +460,8 @@ class GoroutinesPane(Vertical):
     def _load_goroutines(
         self, generation: int, snapshot_id: int, stack_id: int, flt: queries.GoroutineFilter
     ) -> None:
-        rows, total = queries.bucket_goroutines(self.store, snapshot_id, stack_id, flt)
-        self.app.call_from_thread(self._add_goroutines, generation, stack_id, rows, total)
+        rows, total = self.reader.bucket_goroutines(snapshot_id, stack_id, flt)
+        self.answer(self._add_goroutines, generation, stack_id, rows, total)
 
     def _add_goroutines(
         self, generation: int, stack_id: int, rows: list[queries.GoroutineRow], total: int
@@ -478,7 +480,7 @@ class GoroutinesPane(Vertical):
     def _read_ahead(self, snapshot_id: int, pid: int, goid: int) -> None:
         """The highlighted goroutine's detail, remembered by the store: Enter then opens
         it without waiting for a query."""
-        queries.goroutine_detail(self.store, snapshot_id, pid, goid)
+        self.reader.goroutine_detail(snapshot_id, pid, goid)
 
     def _preview(self) -> None:
         row = self.bucket_list.highlighted
@@ -493,9 +495,9 @@ class GoroutinesPane(Vertical):
 
     @work(thread=True, exclusive=True, group="preview")
     def _load_preview(self, snapshot_id: int, stack_id: int) -> None:
-        frames = queries.bucket_stack(self.store, snapshot_id, stack_id)
+        frames = self.reader.bucket_stack(snapshot_id, stack_id)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show_preview, stack_id, frames)
+            self.answer(self._show_preview, stack_id, frames)
 
     def _show_preview(self, stack_id: int, frames: list[queries.FrameRow]) -> None:
         if stack_id != self._previewed:
@@ -572,7 +574,7 @@ def _goroutine_text(g: queries.GoroutineRow) -> Text:
     text.append(f" pid {g.pid} ", style="dim")
     text.append(g.wait_reason or g.status or "?", style=STATUS_STYLE.get(g.status or "", ""))
     if g.wait_seconds is not None:
-        text.append(f" {queries.format_duration(g.wait_seconds)}")
+        text.append(f" {format_duration(g.wait_seconds)}")
     if g.labels:
         text.append(f" {g.labels}", style="magenta")
     return text

@@ -57,7 +57,7 @@ class HelpScreen(ModalScreen[None]):
                 " ~/.config/sideeye-tui/keymap.toml",
                 id="help-title",
             )
-            yield Static(help_table(self.user_keymap))
+            yield Static(help_table(self.user_keymap), id="help-keys")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(result)

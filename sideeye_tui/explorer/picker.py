@@ -8,9 +8,9 @@ injectable so tests feed a fixed list and a fake capture.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,8 +21,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, LoadingIndicator, Static
 
+from ..query.format import format_duration
+from ..text import printable
 from . import keymap
-from .queries import format_duration
+from .messages import Answering
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,6 @@ class SnapshotResult:
 ProcessSource = Callable[[], list[PickerProcess]]
 Progress = Callable[[str], None]
 SnapshotRunner = Callable[[list[int], str, Progress], SnapshotResult]
-
-_WROTE = re.compile(r"wrote snapshot (\d+) to ")
 
 
 def list_processes_subprocess() -> list[PickerProcess]:
@@ -77,7 +77,9 @@ def list_processes_subprocess() -> list[PickerProcess]:
 
 
 def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> SnapshotResult:
-    """`sideeye-tui snapshot PIDS -o DB` with progress on stderr, one line at a time."""
+    """`sideeye-tui snapshot PIDS -o DB --json`: progress on stderr, one line at a time,
+    and the result as JSON lines on stdout (read by a thread of its own, so that
+    neither pipe can fill up while the other is waited on)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -87,6 +89,7 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
             *map(str, pids),
             "-o",
             db_path,
+            "--json",
             "--progress-lines",
         ],
         stdout=subprocess.PIPE,
@@ -94,6 +97,10 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
         text=True,
     )
     assert proc.stderr is not None and proc.stdout is not None
+    stdout = proc.stdout
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(stdout), daemon=True)
+    reader.start()
     errors = []
     for line in proc.stderr:
         line = line.rstrip("\n")
@@ -103,18 +110,31 @@ def snapshot_subprocess(pids: list[int], db_path: str, progress: Progress) -> Sn
                 errors.append(line.removeprefix("sideeye-tui:").strip())
             elif line.startswith("warning: pid "):  # a caveat about a capture
                 errors.append(line)
-    out = proc.stdout.read().splitlines()
+    reader.join()
     rc = proc.wait()
+    return parse_snapshot_json(out, rc, errors)
+
+
+def parse_snapshot_json(out: list[str], rc: int, errors: list[str]) -> SnapshotResult:
+    """The result of `snapshot --json` from its stdout lines (README: snapshot --json)."""
     sid = None
+    lines: list[str] = []
     for line in out:
-        m = _WROTE.search(line)
-        if m:
-            sid = int(m.group(1))
-    lines = tuple(line for line in out if not _WROTE.search(line)) + tuple(errors)
-    return SnapshotResult(rc == 0 and sid is not None, sid, lines)
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except ValueError:
+            lines.append(line.rstrip("\n"))  # not ours: shown as it is
+            continue
+        if d.get("kind") == "snapshot":
+            sid = int(d["snapshot_id"])
+        elif d.get("kind") == "process":
+            lines.append(str(d.get("summary") or f"pid {d.get('pid')}"))
+    return SnapshotResult(rc == 0 and sid is not None, sid, (*lines, *errors))
 
 
-class PickerScreen(Screen[None]):
+class PickerScreen(Answering, Screen[None]):
     BINDINGS = keymap.bindings("picker")
 
     class Taken(Message):
@@ -168,9 +188,9 @@ class PickerScreen(Screen[None]):
         try:
             procs = self.source()
         except Exception as e:  # the ps subprocess: shown in place
-            self.app.call_from_thread(self._status, f"cannot list processes: {e}", "red")
+            self.answer(self._status, f"cannot list processes: {e}", "red")
             return
-        self.app.call_from_thread(self._show, procs)
+        self.answer(self._show, procs)
 
     def _show(self, procs: list[PickerProcess]) -> None:
         self.procs = procs
@@ -191,16 +211,16 @@ class PickerScreen(Screen[None]):
                 table.add_row(
                     Text("●", style="bold green") if p.pid in self.marked else "",
                     str(p.pid),
-                    p.command,
-                    p.go_version or "?",
-                    p.main_module or "?",
+                    printable(p.command),
+                    printable(p.go_version or "?"),
+                    printable(p.main_module or "?"),
                     format_duration(p.uptime_seconds),
                     str(p.threads),
                     key=str(p.pid),
                 )
 
     def _status(self, message: str, style: str = "") -> None:
-        self.query_one("#picker-status", Static).update(Text(message, style=style))
+        self.query_one("#picker-status", Static).update(Text(printable(message), style=style))
 
     @on(Input.Changed, "#picker-filter")
     def _filter(self) -> None:
@@ -253,13 +273,13 @@ class PickerScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="snapshot")
     def _run_snapshot(self, pids: list[int]) -> None:
         def progress(line: str) -> None:
-            self.app.call_from_thread(self._status, line)
+            self.answer(self._status, line)
 
         try:
             result = self.runner(pids, self.db_path, progress)
         except Exception as e:
             result = SnapshotResult(False, None, (f"snapshot failed: {e}",))
-        self.app.call_from_thread(self._done, result)
+        self.answer(self._done, result)
 
     def _done(self, result: SnapshotResult) -> None:
         self.busy = False

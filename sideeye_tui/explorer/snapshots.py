@@ -13,12 +13,14 @@ from textual.message import Message
 from textual.widgets import DataTable, Static, Tree
 from textual.worker import get_current_worker
 
-from . import keymap, queries
-from .messages import ShowGoroutine
+from ..query import snapshot as queries
+from ..query.format import format_duration
+from . import keymap
+from .messages import Answering, ShowGoroutine
 
 if TYPE_CHECKING:
+    from ..query.reader import Reader
     from ..store import SnapshotInfo
-    from .queries import ExplorerStore
 
 KIND_TITLE = {
     "stuck": ("in the same place in both (stuck)", "bold red"),
@@ -28,7 +30,7 @@ KIND_TITLE = {
 }
 
 
-class SnapshotsPane(Vertical):
+class SnapshotsPane(Answering, Vertical):
     BINDINGS = keymap.bindings("snapshots")
 
     class Open(Message):
@@ -42,9 +44,9 @@ class SnapshotsPane(Vertical):
             self.old = old
             self.new = new
 
-    def __init__(self, store: ExplorerStore, snapshot_id: int) -> None:
+    def __init__(self, reader: Reader, snapshot_id: int) -> None:
         super().__init__(id="snapshots-pane")
-        self.store = store
+        self.reader = reader
         self.snapshot_id = snapshot_id
         self.infos: list[SnapshotInfo] = []
         self.marked: int | None = None
@@ -65,10 +67,10 @@ class SnapshotsPane(Vertical):
 
     @work(thread=True, exclusive=True, group="snapshots")
     def _load(self) -> None:
-        infos = queries.snapshots(self.store)
-        procs = queries.processes(self.store, self.snapshot_id)
+        infos = self.reader.snapshots()
+        procs = self.reader.processes(self.snapshot_id)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, infos, procs)
+            self.answer(self._show, infos, procs)
 
     def _show(self, infos: list[SnapshotInfo], procs: list[queries.ProcessInfo]) -> None:
         self.infos = infos
@@ -139,12 +141,12 @@ class SnapshotsPane(Vertical):
         self.post_message(self.Diff(old, new))
 
 
-class DiffPane(Vertical):
+class DiffPane(Answering, Vertical):
     """Goroutines matched by (pid, goid) between two snapshots, grouped by stack."""
 
-    def __init__(self, store: ExplorerStore) -> None:
+    def __init__(self, reader: Reader) -> None:
         super().__init__(id="diff-pane")
-        self.store = store
+        self.reader = reader
         self.old: int | None = None
         self.new: int | None = None
 
@@ -161,17 +163,17 @@ class DiffPane(Vertical):
 
     @work(thread=True, exclusive=True, group="diff")
     def _load(self, old: int, new: int) -> None:
-        rows = queries.diff(self.store, old, new)
-        t_old, t_new = queries.taken_at(self.store, old), queries.taken_at(self.store, new)
+        rows = self.reader.diff(old, new)
+        t_old, t_new = self.reader.taken_at(old), self.reader.taken_at(new)
         gap = (t_new - t_old).total_seconds() if t_old and t_new else None
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, old, new, rows, gap)
+            self.answer(self._show, old, new, rows, gap)
 
     def _show(self, old: int, new: int, rows: list[queries.DiffBucket], gap: float | None) -> None:
         counts = {k: sum(b.count for b in rows if b.kind == k) for k in KIND_TITLE}
         title = Text(f"snapshot {old} → snapshot {new}", style="bold")
         if gap is not None:
-            title.append(f" ({queries.format_duration(gap)} apart)")
+            title.append(f" ({format_duration(gap)} apart)")
         title.append(
             f"  stuck {counts['stuck']} · moved {counts['moved']} · new {counts['new']}"
             f" · gone {counts['gone']}"
@@ -186,9 +188,7 @@ class DiffPane(Vertical):
                 label = Text(f"{b.count:>5} ", style="bold")
                 label.append(b.wait_reason or b.status or "?")
                 if b.at_least_seconds is not None:
-                    label.append(
-                        f" · at least {queries.format_duration(b.at_least_seconds)}", style="red"
-                    )
+                    label.append(f" · at least {format_duration(b.at_least_seconds)}", style="red")
                 label.append(f" · {b.function or '?'}")
                 node = section.add(label)
                 sid = old if kind == "gone" else new

@@ -24,12 +24,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from ..errors import SideEyeError
+from ..query.reader import Connection, FileConnection
+from ..query.tables import goroutine_of
+from ..text import printable
 from . import keymap
 from .keymap import Key
-from .messages import ShowGoroutine
-from .report_queries import goroutine_of
+from .messages import Answering, ShowGoroutine
 from .sql_history import SqlHistory, default_history_path
-from .tables_pane import ResultGrid, StoreReader, WorkerAnswer, format_rows, key_bindings
+from .tables_pane import ResultGrid, format_rows, key_bindings
 
 RESULT_ROWS = 500  # rows of a result put in the table; the count covers all of them
 # The console's keys, registered with the explorer's keymap (help screen, keymap.toml).
@@ -115,7 +117,7 @@ class SqlInput(Input):
         self._recall(self.history.next())
 
 
-class SqlConsole(Widget):
+class SqlConsole(Answering, Widget):
     """A SQL prompt over the whole snapshot file, its result or its error in place."""
 
     DEFAULT_CSS = """
@@ -130,7 +132,7 @@ class SqlConsole(Widget):
 
     def __init__(
         self,
-        db_path: str,
+        source: str | Connection,
         snapshot_id: int,
         *,
         history: SqlHistory | None = None,
@@ -140,10 +142,10 @@ class SqlConsole(Widget):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.db_path = db_path
         self.snapshot_id = snapshot_id
         self.history = history if history is not None else SqlHistory(default_history_path())
-        self.reader = StoreReader(db_path)
+        # The Reader's connection() (or a file's path, opened the same way).
+        self.reader = FileConnection(source) if isinstance(source, str) else source
         self.clock = clock  # times queries; tests pass a fixed one for stable screens
         self.result: SqlResult | None = None
         self.error: str | None = None
@@ -206,7 +208,7 @@ class SqlConsole(Widget):
         try:
             cur = self.reader.cursor()
         except SideEyeError as err:
-            self._answer(self._show_error, generation, str(err))
+            self.answer(self._show_error, generation, str(err))
             return
         try:
             with self._lock:
@@ -216,27 +218,19 @@ class SqlConsole(Widget):
             result = execute_sql(cur, sql, snapshot_id, clock=self.clock)
             cells = format_rows(result.rows, result.types)
         except duckdb.InterruptException:
-            self._answer(self._show_cancelled, generation)
+            self.answer(self._show_cancelled, generation)
             return
         except duckdb.Error as err:
-            self._answer(self._show_error, generation, error_line(err))
+            self.answer(self._show_error, generation, error_line(err))
             return
         finally:
             with self._lock:
                 if self._running_cursor is cur:
                     self._running_cursor = None
             cur.close()
-        self._answer(self._show_result, generation, result, cells)
+        self.answer(self._show_result, generation, result, cells)
 
     # -- handlers ------------------------------------------------------------------------
-
-    def _answer(self, callback: Callable[..., None], *args: Any) -> None:
-        self.post_message(WorkerAnswer(callback, *args))
-
-    @on(WorkerAnswer)
-    def _apply_answer(self, answer: WorkerAnswer) -> None:
-        answer.stop()
-        answer.callback(*answer.args)
 
     def _set_status(self, text: Text, error: bool = False) -> None:
         status = self.query_one("#sql-status", Static)
@@ -250,7 +244,7 @@ class SqlConsole(Widget):
         self._busy = False
         self.result, self.error = None, message
         self.query_one("#sql-results", ResultGrid).clear(columns=True)
-        self._set_status(Text(message), error=True)
+        self._set_status(Text(printable(message)), error=True)
 
     def _show_cancelled(self, generation: int) -> None:
         if generation != self._generation:
@@ -270,7 +264,7 @@ class SqlConsole(Widget):
             self._set_status(Text(f"OK · {ms}", style="dim"))
             return
         for column in result.columns:
-            grid.add_column(Text(column, style="bold"))
+            grid.add_column(Text(printable(column), style="bold"))
         grid.add_rows(cells)
         noun = "row" if result.total == 1 else "rows"
         status = Text(f"{result.total:,} {noun}")

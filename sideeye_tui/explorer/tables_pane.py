@@ -6,15 +6,13 @@ table never enters the widget whole). From a row, Enter opens its goroutine (the
 app handles ShowGoroutine) and `l` follows its links into a second table, whose
 rows open their own goroutines. Every query runs in a worker thread on a cursor of
 the pane's own read-only connection; results come back as WorkerAnswer messages
-(posting never blocks the worker, and a pane already gone simply drops them),
-tagged so a slow answer to an old request never overwrites a newer one.
+(messages.Answering: posting never blocks the worker, and a pane already gone simply
+drops them), tagged so a slow answer to an old request never overwrites a newer one.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import duckdb
@@ -23,18 +21,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..errors import SideEyeError
-from ..reports.query import LinkedRow, linked_rows
-from ..store import open_store
-from . import keymap
-from .keymap import Key
-from .messages import ShowGoroutine
-from .report_queries import (
+from ..query.reader import Connection, FileConnection
+from ..query.spec_tables import LinkedRow, linked_rows
+from ..query.tables import (
     GoroutineRef,
     Page,
     ReportTable,
@@ -42,6 +36,10 @@ from .report_queries import (
     goroutine_of,
     list_report_tables,
 )
+from ..text import printable
+from . import keymap
+from .keymap import Key
+from .messages import Answering, ShowGoroutine
 
 PAGE_SIZE = 100
 CELL_WIDTH = 40  # characters of a cell before it is cut with an ellipsis
@@ -116,7 +114,7 @@ def cell_text(value: Any, limit: int = CELL_WIDTH, is_json: bool = False) -> Tex
     text = " ".join(text.split()) if any(c in text for c in "\n\r\t") else text
     if len(text) > limit:
         text = text[: max(1, limit - 1)] + "…"
-    return Text(text)
+    return Text(printable(text))  # a value the target chose: never a raw ESC
 
 
 def format_rows(
@@ -126,15 +124,6 @@ def format_rows(
     columns = keep if keep is not None else list(range(len(types)))
     json_columns = {i for i in columns if types[i] == "JSON"}
     return [[cell_text(row[i], is_json=i in json_columns) for i in columns] for row in rows]
-
-
-class WorkerAnswer(Message, bubble=False):
-    """A worker thread's result, to be applied by callback on the widget's event loop."""
-
-    def __init__(self, callback: Callable[..., None], *args: Any) -> None:
-        super().__init__()
-        self.callback = callback
-        self.args = args
 
 
 class ResultGrid(DataTable[Text]):
@@ -152,32 +141,6 @@ class TableList(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = key_bindings(TABLE_LIST_KEYS)
 
 
-class StoreReader:
-    """The pane's read-only connection, opened on first use; one cursor per query.
-
-    DuckDB connections are not shared between threads: each worker takes a cursor
-    (a connection of its own to the same database). release() closes the file so
-    another process (a snapshot being written) can lock it; the next query reopens.
-    """
-
-    def __init__(self, db_path: str) -> None:
-        self.db_path = db_path
-        self._lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._con is None:
-                self._con = open_store(self.db_path, read_only=True)
-            return self._con.cursor()
-
-    def release(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
-
-
 def _shown_columns(page: Page) -> list[int]:
     """Every column but snapshot_id: the page is filtered to one snapshot already."""
     return [i for i, name in enumerate(page.columns) if name != "snapshot_id"] or [0]
@@ -188,7 +151,7 @@ def _error_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-class TablesPane(Widget):
+class TablesPane(Answering, Widget):
     """Function tables and derived tables of one snapshot, with their links."""
 
     DEFAULT_CSS = """
@@ -205,17 +168,17 @@ class TablesPane(Widget):
 
     def __init__(
         self,
-        db_path: str,
+        source: str | Connection,
         snapshot_id: int,
         *,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
+        """source: the Reader's connection() (or a file's path, opened the same way)."""
         super().__init__(name=name, id=id, classes=classes)
-        self.db_path = db_path
         self.snapshot_id = snapshot_id
-        self.reader = StoreReader(db_path)
+        self.reader = FileConnection(source) if isinstance(source, str) else source
         self.tables: list[ReportTable] = []
         self.page: Page | None = None
         self.links: list[LinkedRow] = []
@@ -283,9 +246,9 @@ class TablesPane(Widget):
             finally:
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
-            self._answer(self._show_error, "tables", generation, _error_line(err))
+            self.answer(self._show_error, "tables", generation, _error_line(err))
             return
-        self._answer(self._show_tables, generation, tables, keep)
+        self.answer(self._show_tables, generation, tables, keep)
 
     @work(thread=True, exclusive=True, group="tables-page")
     def _load_page(self, generation: int, table: str, offset: int) -> None:
@@ -298,11 +261,11 @@ class TablesPane(Widget):
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
             message = f"{table}: {_error_line(err)}"
-            self._answer(self._show_error, "page", generation, message)
+            self.answer(self._show_error, "page", generation, message)
             return
         keep = _shown_columns(page)
         cells = format_rows(page.rows, page.types, keep)
-        self._answer(self._show_page, generation, page, keep, cells)
+        self.answer(self._show_page, generation, page, keep, cells)
 
     @work(thread=True, exclusive=True, group="tables-links")
     def _load_links(
@@ -316,24 +279,16 @@ class TablesPane(Widget):
             finally:
                 cur.close()
         except (duckdb.Error, SideEyeError) as err:
-            self._answer(self._show_links_error, generation, f"links: {_error_line(err)}")
+            self.answer(self._show_links_error, generation, f"links: {_error_line(err)}")
             return
-        self._answer(self._show_links, generation, table, position, links)
+        self.answer(self._show_links, generation, table, position, links)
 
     # -- handlers: the pane's state changes on the event loop -----------------------------
-
-    def _answer(self, callback: Callable[..., None], *args: Any) -> None:
-        self.post_message(WorkerAnswer(callback, *args))
-
-    @on(WorkerAnswer)
-    def _apply_answer(self, answer: WorkerAnswer) -> None:
-        answer.stop()
-        answer.callback(*answer.args)
 
     def _show_error(self, kind: str, generation: int, message: str) -> None:
         if not self._current(kind, generation):
             return
-        self.query_one("#tables-title", Static).update(Text(message, style="bold red"))
+        self.query_one("#tables-title", Static).update(Text(printable(message), style="bold red"))
 
     def _show_tables(self, generation: int, tables: list[ReportTable], keep: str | None) -> None:
         if not self._current("tables", generation):
@@ -348,7 +303,7 @@ class TablesPane(Widget):
                 heading = KIND_HEADINGS.get(t.kind, t.kind)
                 options.append(Option(Text(heading, style="bold dim"), disabled=True))
             count = Text(f" {t.rows:,}", style="dim" if t.rows else "dim italic")
-            options.append(Option(Text.assemble(t.name, count), id=str(i)))
+            options.append(Option(Text.assemble(printable(t.name), count), id=str(i)))
         listing.add_options(options)
         self.query_one("#tables-rows", ResultGrid).clear(columns=True)
         if not tables:
@@ -372,7 +327,9 @@ class TablesPane(Widget):
             return
         self._wanted = (table, offset)
         self._hide_links()
-        self.query_one("#tables-title", Static).update(Text(f"{table} · loading…", style="dim"))
+        self.query_one("#tables-title", Static).update(
+            Text(f"{printable(table)} · loading…", style="dim")
+        )
         self._load_page(self._bump("page", "links"), table, offset)
 
     def _show_page(
@@ -385,13 +342,13 @@ class TablesPane(Widget):
         grid = self.query_one("#tables-rows", ResultGrid)
         grid.clear(columns=True)
         for i in keep:
-            grid.add_column(Text(page.columns[i], style="bold"))
+            grid.add_column(Text(printable(page.columns[i]), style="bold"))
         grid.add_rows(cells)
         self.query_one("#tables-title", Static).update(self._page_title(page))
         self.refresh_bindings()
 
     def _page_title(self, page: Page) -> Text:
-        title = Text(page.table, style="bold")
+        title = Text(printable(page.table), style="bold")
         if page.total == 0:
             title.append("  no rows in this snapshot", style="dim")
             return title
@@ -413,7 +370,7 @@ class TablesPane(Widget):
             return
         title = self.query_one("#tables-links-title", Static)
         title.remove_class("hidden")
-        title.update(Text(message, style="bold red"))
+        title.update(Text(printable(message), style="bold red"))
 
     def _show_links(
         self, generation: int, table: str, position: int, links: list[LinkedRow]
@@ -423,7 +380,7 @@ class TablesPane(Widget):
         self.links = links
         title = self.query_one("#tables-links-title", Static)
         title.remove_class("hidden")
-        heading = Text(f"Links of row {position + 1:,} of {table}", style="bold")
+        heading = Text(f"Links of row {position + 1:,} of {printable(table)}", style="bold")
         grid = self.query_one("#tables-links", ResultGrid)
         grid.clear(columns=True)
         if not links:
@@ -444,7 +401,7 @@ class TablesPane(Widget):
                 if k not in GOROUTINE_COLUMNS
             )
             grid.add_row(
-                Text(link.link),
+                Text(printable(link.link)),
                 cell_text(link.goid),
                 cell_text(link.table),
                 cell_text(rest, 60),

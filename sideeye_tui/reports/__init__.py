@@ -1,17 +1,26 @@
 """What a spec makes of a snapshot file: function tables, extra columns, derived
-tables, links, and the queries the explorer runs over them. Never imports the UI or
-the capture layer: it works on a Snapshot and a DuckDB file.
+tables and links. Never imports the UI or the capture layer: it works on a Snapshot
+and a DuckDB file. Reading those tables back is the read side's job (query/).
+
+Names are loaded on first use: the read side imports `reports.sql` alone, and must
+not pull in the spec loader and the writer through this package.
 """
 
-from .apply import Message, apply_spec, write_reports
-from .query import LinkedRow, SpecTable, linked_rows, list_tables
+from __future__ import annotations
 
-__all__ = [
-    "LinkedRow",
-    "Message",
-    "SpecTable",
-    "apply_spec",
-    "linked_rows",
-    "list_tables",
-    "write_reports",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .apply import Message, apply_spec, write_reports
+
+__all__ = ["Message", "apply_spec", "write_reports"]
+
+_HOMES = {"Message": "apply", "apply_spec": "apply", "write_reports": "apply"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{home}", __name__), name)

@@ -168,7 +168,7 @@ def chase_frame(
     return mem
 
 
-def _scan(
+def _scan(  # noqa: C901 - values/ is being changed on another branch: split it after the merge
     plan: CapturePlan,
     ctype: int,
     data: bytes,

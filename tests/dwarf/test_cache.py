@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,43 +53,43 @@ def test_corrupt_cache_is_ignored(go_build: Callable[..., Path], tmp_path: Path)
     assert GoBinary.open(exe, cache_dir=str(tmp_path)).function_name(b.text_range[0])
 
 
-_TIMING = """
-import json, sys, time
-t = time.perf_counter()
+_OPEN = """
+import json, sys
 from sideeye_tui.dwarf import GoBinary
 b = GoBinary.open(sys.argv[1], cache_dir=sys.argv[2])
-b.layout
-print(json.dumps(time.perf_counter() - t))
+from_cache = b._layout is not None  # read with the cache entry, before any DWARF
+print(json.dumps({"from_cache": from_cache, "layout": repr(b.layout)}))
+b.save_cache()
 """
 
 
-def _timed_open(exe: Path, cache: Path) -> float:
+def _open_in_a_new_process(exe: Path, cache: Path) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", _TIMING, str(exe), str(cache)],
+        [sys.executable, "-c", _OPEN, str(exe), str(cache)],
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
     )
-    seconds: float = json.loads(out.stdout)
-    return seconds
+    answer: dict[str, Any] = json.loads(out.stdout)
+    return answer
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ldflags", ["", STRIP], ids=["dwarf", "stripped"])
-def test_big_binary_timing(ldflags: str, go_build: Callable[..., Path], tmp_path: Path) -> None:
-    """open()+layout on a >=30 MB binary: <=5 s cold, <=0.5 s from the cache (new process)."""
+def test_big_binary_layout_from_the_cache(
+    ldflags: str, go_build: Callable[..., Path], tmp_path: Path
+) -> None:
+    """open()+layout on a >=30 MB binary, then again in a new process: the second comes
+    from the cache, equal. How fast each is: bench.analysis (targets 5 s and 0.5 s)."""
     exe = go_build("big", "local", ldflags, generated={"gen.go": generated_types(8000)})
     if not ldflags:
         assert exe.stat().st_size >= 30_000_000
     # Stripped: learn from the reference build first, as a fresh machine would.
-    cold = _timed_open(exe, tmp_path)
-    cached = _timed_open(exe, tmp_path)
-    print(
-        f"\n{exe.name} {exe.stat().st_size / 1e6:.1f} MB: cold {cold:.3f} s, cached {cached:.3f} s"
-    )
-    assert cold <= 5.0
-    assert cached <= 0.5
+    cold = _open_in_a_new_process(exe, tmp_path)
+    cached = _open_in_a_new_process(exe, tmp_path)
+    assert not cold["from_cache"] and cached["from_cache"]
+    assert cached["layout"] == cold["layout"]
 
 
 def test_a_borrowed_build_id_does_not_reuse_another_binarys_cache(

@@ -24,6 +24,7 @@ from textual.widget import Widget
 from sideeye_tui.explorer.messages import ShowGoroutine
 
 from .fixture_db import PID, SNAPSHOT_1
+from .support import fail_on_cancelled, tracked_workers, wait_for_workers
 
 P = ParamSpec("P")
 
@@ -83,8 +84,10 @@ class PaneHost(App[None]):
 async def settle(pilot: Pilot[Any]) -> None:
     """Let every worker finish and its answer reach the screen (answers start workers)."""
     for _ in range(20):
-        await pilot.app.workers.wait_for_complete()
+        created = tracked_workers(pilot.app)
+        await wait_for_workers(pilot.app)
         await pilot.pause()
+        fail_on_cancelled(created)
         if not any(w.is_running for w in pilot.app.workers):
             break
     await pilot.pause()

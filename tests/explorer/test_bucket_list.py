@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from sideeye_tui.explorer import queries
 from sideeye_tui.explorer.app import BrowserScreen, ExplorerApp
 from sideeye_tui.explorer.detail import DetailScreen
 from sideeye_tui.explorer.goroutines import BucketList, GoroutinesPane
-from sideeye_tui.explorer.queries import ExplorerStore
+from sideeye_tui.query import snapshot as queries
+from sideeye_tui.query.reader import SnapshotReader
+from sideeye_tui.query.snapshot import ExplorerStore
 
 from .fixture_db import PID, SNAPSHOT_1, WAITERS_1
 from .support import open_app, settle, sync
@@ -20,8 +21,8 @@ def _pane(screen: object) -> GoroutinesPane:
 
 
 def _store(app: ExplorerApp) -> ExplorerStore:
-    assert app.store is not None
-    return app.store
+    assert isinstance(app.reader, SnapshotReader)
+    return app.reader.store
 
 
 @sync

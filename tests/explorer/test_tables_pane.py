@@ -8,8 +8,8 @@ import pytest
 from rich.text import Text
 from textual.widgets import OptionList, Static
 
-from sideeye_tui.explorer.report_queries import fetch_page, goroutine_of, list_report_tables
 from sideeye_tui.explorer.tables_pane import PAGE_SIZE, ResultGrid, TablesPane, cell_text
+from sideeye_tui.query.tables import fetch_page, goroutine_of, list_report_tables
 from sideeye_tui.store import open_store
 
 from .fixture_db import (

@@ -10,9 +10,10 @@ import duckdb
 import pytest
 from textual.widgets import DataTable
 
-from sideeye_tui.explorer import keymap, queries
+from sideeye_tui.explorer import keymap
 from sideeye_tui.explorer.detail import DetailScreen
 from sideeye_tui.model import Frame, Goroutine, ProcessSnapshot, Snapshot
+from sideeye_tui.query import snapshot as queries
 from sideeye_tui.store import write_snapshot
 
 from .support import open_app, settle, sync

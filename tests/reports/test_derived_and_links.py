@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 
 from sideeye_tui.model import CapturedValue, FrameCapture
-from sideeye_tui.reports import linked_rows, list_tables, write_reports
-from sideeye_tui.reports.query import LinkedRow, key_json
+from sideeye_tui.query.spec_tables import LinkedRow, key_json, linked_rows, list_tables
+from sideeye_tui.reports import write_reports
 from sideeye_tui.store import write_snapshot
 
 from .support import HANDLE, process, request, snapshot, spec

@@ -1,4 +1,4 @@
-"""Synthetic snapshots for the store tests and the insert benchmark."""
+"""Synthetic snapshots for the store tests and the write benchmark (bench.store_write)."""
 
 from __future__ import annotations
 
@@ -58,27 +58,3 @@ def synthetic(
         goroutines=tuple(gs),
     )
     return Snapshot(taken_at=datetime.now(UTC), hostname="host", processes=(proc,))
-
-
-def _bench() -> None:
-    """python -m tests.store.synth: time write_snapshot for 100,000 goroutines x 10 frames."""
-    import os
-    import tempfile
-    import time
-
-    from sideeye_tui.store import open_store, write_snapshot
-
-    for label, distinct in (("500 distinct stacks", 500), ("every stack distinct", None)):
-        snap = synthetic(100_000, 10, distinct)
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "bench.duckdb")
-            t = time.perf_counter()
-            write_snapshot(path, snap)
-            elapsed = time.perf_counter() - t
-            with open_store(path) as con:
-                row = con.execute("SELECT count(*) FROM frames").fetchone()
-            print(f"{label}: {row[0] if row else 0:,} frame rows in {elapsed:.2f} s")
-
-
-if __name__ == "__main__":
-    _bench()

@@ -405,16 +405,14 @@ def test_sigkill_mid_write_keeps_previous_snapshots(db: str, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_million_frames(db: str) -> None:
+    """Every row of a million frames lands (how fast: bench.store_write, not a test)."""
     snap = synthetic(100_000, 10, None)
-    t = time.perf_counter()
     write_snapshot(db, snap)
-    elapsed = time.perf_counter() - t
     with open_store(db) as con:
         assert con.execute("SELECT count(*) FROM frames").fetchone() == (1_000_000,)
         assert con.execute("SELECT count(DISTINCT stack_id) FROM goroutines").fetchone() == (
             100_000,
         )
-    assert elapsed < 30, f"1M frames took {elapsed:.1f} s"
 
 
 def test_walk_column_added_to_an_older_file(db: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .sql import quote, table_columns
+from ..reports.sql import quote, table_columns
 
 _IDENTITY = ("pid", "goid", "depth")
 

@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from sideeye_tui.explorer import queries
-from sideeye_tui.explorer.queries import Bucket, ExplorerStore, GoroutineFilter
+from sideeye_tui.query import snapshot as queries
+from sideeye_tui.query.snapshot import Bucket, ExplorerStore, GoroutineFilter
 from sideeye_tui.store import write_snapshot
 
 from .fixture_db import HOLDER, PID, SNAPSHOT_1, SNAPSHOT_2, TRANSFER, snapshot_1

@@ -23,7 +23,14 @@ from typing import Any, Generic, Literal, TypeVar
 import duckdb
 
 from ..errors import StoreError
-from ..store import SnapshotInfo, list_snapshots, open_store, process_outcome_sql, wrapper_sql
+from ..store.database import (
+    SnapshotInfo,
+    list_snapshots,
+    open_store,
+    process_outcome_sql,
+    wrapper_sql,
+)
+from .format import format_duration
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ATTACHED = "snap"  # the snapshot file's name inside the in-memory database
@@ -955,22 +962,6 @@ def diff(store: ExplorerStore, old: int, new: int) -> list[DiffBucket]:
 
 
 # -- formatting helpers shared by the panes ------------------------------------------
-
-
-def format_duration(seconds: float | None) -> str:
-    """Short human durations: 450ms, 12s, 5m, 2h3m, 4d."""
-    if seconds is None:
-        return "?"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        h, rem = divmod(int(seconds), 3600)
-        return f"{h}h{rem // 60}m" if rem >= 60 else f"{h}h"
-    return f"{seconds / 86400:.0f}d"
 
 
 def bucket_label(b: Bucket) -> str:

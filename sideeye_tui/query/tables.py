@@ -2,7 +2,7 @@
 
 Plain functions over a DuckDB cursor, no Textual, so the pane's workers call them
 and tests exercise them directly. Registered tables come from the reports layer
-(`sideeye_tui.reports.query`, which also follows links); tables a spec did not
+(`spec_tables`, which also follows links); tables a spec did not
 register but that hold per-snapshot rows (made by hand, by an older spec, and
 `capture_errors`) come from `information_schema`, so nothing in the file is hidden.
 Pages are read in the table's own order (DuckDB keeps insertion order for scans
@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
-from ..reports.query import list_tables
 from ..reports.sql import quote
+from .spec_tables import list_tables
 
 # Tables of the core schema and the report bookkeeping: they have screens of their
 # own (or are plumbing), so the Tables pane does not list them.
