@@ -84,3 +84,15 @@ def git_revision() -> str:
         return rev + (" (sideeye_tui/ modified)" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "?"
+
+
+REAL_SERVICE_DIR = PROJECT_ROOT / "build" / "realsvc"
+
+
+def real_service() -> tuple[Path, Path]:
+    """etcd v3.6.16 (36 MB, gRPC, cgo: a real service nobody here wrote) and its load
+    generator, built by bench/realsvc/build.sh on first use (the Go module proxy once)."""
+    subprocess.run(
+        ["bash", str(BENCH_DIR / "realsvc" / "build.sh")], check=True, capture_output=True
+    )
+    return REAL_SERVICE_DIR / "etcd", REAL_SERVICE_DIR / "load"

@@ -25,7 +25,7 @@ dropped per phase from the trace's --json stream. Drops begin at the first phase
 any; a rate the probes' cost does not allow is a ceiling (events/s produced says what
 the target managed).
 
-Attach: `trace` on a running etcd (/work/realsvc/bin/etcd, 39 MB) with 100 --probe
+Attach: `trace` on a running etcd (bench/realsvc, 39 MB) with 100 --probe
 function names from its own etcdserver package: from the command's start until every
 one of the 100 functions holds a breakpoint in the target's code, first with a cold
 analysis cache, then cached; and from SIGINT until none is left.
@@ -51,11 +51,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import BENCH_DIR, git_revision, loadavg, machine_lines, median
+from . import (
+    BENCH_DIR,
+    REAL_SERVICE_DIR,
+    git_revision,
+    loadavg,
+    machine_lines,
+    median,
+    real_service,
+)
 
 DEFAULT_OUT = BENCH_DIR / "results-events.md"
 FUNCCOUNT = Path("/usr/sbin/funccount-bpfcc")
-ETCD = Path("/work/realsvc/bin/etcd")
+ETCD = REAL_SERVICE_DIR / "etcd"  # built by bench/realsvc/build.sh (real_service())
 ROWS = (
     "unprobed",
     "bare uprobe",
@@ -467,9 +475,7 @@ class Attach:
 
 def measure_attach(runs: int, n: int, tmp: Path) -> Attach:
     res = Attach()
-    if not ETCD.exists():
-        res.note = f"not available: {ETCD} is missing"
-        return res
+    real_service()  # builds it on first use
     funcs, base, data = code_of(ETCD)
     names = probe_names(funcs, n)
     ranges = [funcs[f] for f in names]

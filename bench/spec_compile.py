@@ -9,7 +9,7 @@ binary is not), then each run times, in CPU seconds and wall seconds,
 - cached: the same spec again (the plan from the cache);
 - previous: with --against (a checkout of an earlier revision), that revision's
   compile_plan, in the same run, interleaved.
-The default binary is etcd (36 MB, cgo) if built at /work/realsvc/bin/etcd, and the
+The default binary is etcd (36 MB, cgo), built by bench/realsvc/build.sh, and the
 spec names 5 of its functions with 14 expressions; with --binary another binary and
 --spec FUNC=EXPR,EXPR ... Targets: new at most 2 s, cached well under 0.1 s.
 Writes bench/results-spec-compile.md.
@@ -27,9 +27,18 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import BENCH_DIR, PROJECT_ROOT, git_revision, loadavg, machine_lines, median
+from . import (
+    BENCH_DIR,
+    PROJECT_ROOT,
+    REAL_SERVICE_DIR,
+    git_revision,
+    loadavg,
+    machine_lines,
+    median,
+    real_service,
+)
 
-ETCD = Path("/work/realsvc/bin/etcd")
+ETCD = REAL_SERVICE_DIR / "etcd"  # built by bench/realsvc/build.sh (real_service())
 _P = "go.etcd.io/etcd/server/v3/"
 ETCD_SPEC = {
     _P + "etcdserver.(*EtcdServer).Put": ["r", "ctx"],
@@ -112,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(BENCH_DIR / "results-spec-compile.md"))
     args = ap.parse_args(argv)
     spec = _parse_spec(args.spec) if args.spec else ETCD_SPEC
+    if args.binary == ETCD:
+        real_service()
     if not args.binary.exists():
         print(f"no binary at {args.binary} (use --binary)", file=sys.stderr)
         return 1
