@@ -2,9 +2,12 @@
 
 What a snapshot costs a service is mostly not the pause but the command's CPU time
 (analysing the binary, loading the probe, decoding, writing the file), spent on the
-same CPUs as the service. So the command runs as SCHED_IDLE (`background`): it gets a
-CPU only when no other task wants it, and any thread of the service that wakes up
-preempts it at once. Two windows are raised above that:
+same CPUs as the service. So the command runs as SCHED_BATCH at nice 10
+(`background`): a tenth of the weight of a normal thread, and never preempting one
+that wakes up. Not SCHED_IDLE: an idle-priority command gets no CPU at all while the
+host's CPUs are busy, and a busy host is when a debugger is run (a target spinning on
+both CPUs of a 2-CPU host stalled a snapshot for minutes). Two windows are raised above
+that:
 
 - `foreground`, normal priority, from the moment the target bears us (a thread seized
   for the early walk, the goroutine tracker's uprobes) until it is left alone again:
@@ -15,8 +18,8 @@ preempts it at once. Two windows are raised above that:
 
 Linux keeps the policy per thread and a new thread inherits its creator's, so calling
 `background` first thing covers every thread the command starts later (capture
-threads, DuckDB's pool). On a host whose CPUs are all busy the command then waits for
-them: `--priority normal` runs it as any other process.
+threads, DuckDB's pool). On a host whose CPUs are all busy the command gets about a
+tenth of a CPU and finishes in turn; `--priority normal` runs it as any other process.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from __future__ import annotations
 import contextlib
 import os
 
-IDLE_NICE = 19  # kept too, should anything switch a thread back to SCHED_OTHER
+LOW_POLICY = os.SCHED_BATCH
+LOW_NICE = 10  # weight 110 against a normal thread's 1024
 _BELOW_NORMAL = (os.SCHED_IDLE, os.SCHED_BATCH)
 
 
 class background:
-    """The calling thread, and the threads it starts meanwhile, at idle priority until
+    """The calling thread, and the threads it starts meanwhile, at low priority until
     the end of the with block (which restores the thread's old policy and nice value:
     the command may run inside another program, such as the tests)."""
 
@@ -40,8 +44,8 @@ class background:
         """False if the kernel refused (the command then runs at normal priority)."""
         try:
             self._old = _current()
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            os.setpriority(os.PRIO_PROCESS, 0, IDLE_NICE)  # the calling thread only, on Linux
+            os.sched_setscheduler(0, LOW_POLICY, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, 0, LOW_NICE)  # the calling thread only, on Linux
         except OSError:
             self.__exit__()
             return False

@@ -22,7 +22,7 @@ from tests.test_cli import captured, fake_capture, fake_target
 from .support import snapfixture_binary, user_goids
 
 T = TypeVar("T")
-IDLE, OTHER, FIFO = os.SCHED_IDLE, os.SCHED_OTHER, os.SCHED_FIFO
+LOW, OTHER, FIFO = os.SCHED_BATCH, os.SCHED_OTHER, os.SCHED_FIFO
 
 
 def policy() -> tuple[int, int]:
@@ -72,13 +72,13 @@ def test_background_foreground_and_realtime_nest() -> None:
 
     assert in_thread(steps) == [
         (OTHER, 0),
-        (True, (IDLE, 19)),
-        (IDLE, 19),
+        (True, (LOW, 10)),
+        (LOW, 10),
         (OTHER, 0),
         FIFO,
         FIFO,
         (OTHER, 0),
-        (IDLE, 19),
+        (LOW, 10),
         (OTHER, 0),
     ]
 
@@ -127,11 +127,11 @@ def test_capture_raises_priority_only_while_the_target_bears_it(
         assert snap.error is None, snap.error
         assert user_goids(fx.report) <= {g.goid for g in snap.goroutines}
     assert seen == {
-        "load": [IDLE],
+        "load": [LOW],
         "walk_early": [OTHER],
         "pause": [FIFO],
         "resume": [FIFO],
-        "_mend": [IDLE],
+        "_mend": [LOW],
     }
 
 
@@ -159,4 +159,4 @@ def test_snapshot_command_runs_idle_unless_told(
         return [after, policy()]
 
     assert in_thread(run) == [(OTHER, 0), (OTHER, 0)]
-    assert seen == [(IDLE, 19), (OTHER, 0)]
+    assert seen == [(LOW, 10), (OTHER, 0)]
