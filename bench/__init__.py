@@ -10,10 +10,12 @@ See bench/README.md for what each number means.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,3 +98,23 @@ def real_service() -> tuple[Path, Path]:
         ["bash", str(BENCH_DIR / "realsvc" / "build.sh")], check=True, capture_output=True
     )
     return REAL_SERVICE_DIR / "etcd", REAL_SERVICE_DIR / "load"
+
+
+def run_in_revision(
+    rev: Path, script: str, args: Sequence[str], timeout: float
+) -> dict[str, object]:
+    """Run a Python snippet with the package of the checkout `rev` (PYTHONPATH), same
+    interpreter, and return the JSON object its last stdout line holds: how a bench
+    measures the previous revision side by side with this one."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(rev), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=rev,
+        env={**os.environ, "PYTHONPATH": str(rev)},
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{rev}: {out.stderr.strip()[-2000:]}")
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from . import (
     machine_lines,
     median,
     real_service,
+    run_in_revision,
 )
 
 ETCD = REAL_SERVICE_DIR / "etcd"  # built by bench/realsvc/build.sh (real_service())
@@ -80,18 +80,8 @@ print(json.dumps({"cpu": cpu, "wall": wall, "sites": len(plan.sites),
 def run(
     rev: Path, mode: str, binary: Path, cache: str, spec: dict[str, list[str]]
 ) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", _RUN, str(rev), mode, str(binary), cache, json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=rev,
-        env={**os.environ, "PYTHONPATH": str(rev)},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"{mode} with {rev} failed: {out.stderr.strip()[-2000:]}")
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    args = [mode, str(binary), cache, json.dumps(spec)]
+    return run_in_revision(rev, _RUN, args, timeout=900)
 
 
 def _parse_spec(items: list[str]) -> dict[str, list[str]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -27,7 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import BENCH_DIR, PROJECT_ROOT, fmt_ms, git_revision, loadavg, machine_lines, median
+from . import (
+    BENCH_DIR,
+    PROJECT_ROOT,
+    fmt_ms,
+    git_revision,
+    loadavg,
+    machine_lines,
+    median,
+    run_in_revision,
+)
 
 CAPTURES = {"main.parkedWithValues": ["id", "name", "req"]}
 PAUSE_TARGET_NS = 3_000_000
@@ -59,18 +67,7 @@ class Revision:
 
 
 def capture(rev: Path, pid: int, backend: str, captures: dict[str, list[str]]) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", _CAPTURE, str(rev), str(pid), backend, json.dumps(captures)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=rev,
-        env={**os.environ, "PYTHONPATH": str(rev)},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"capture with {rev} failed: {out.stderr.strip()[-2000:]}")
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_in_revision(rev, _CAPTURE, [str(pid), backend, json.dumps(captures)], timeout=600)
 
 
 def _revision_name(path: Path) -> str:
